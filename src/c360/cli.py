@@ -1,0 +1,168 @@
+"""The ``c360`` command: one thin function per verb.
+
+Heavy libraries (pyiceberg, DuckDB, pyarrow) are imported inside the verbs, so that
+``c360 --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from c360 import __version__
+
+FORMATS = click.Choice(["table", "csv", "json"])
+project_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The project directory (the one holding c360.toml).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="c360")
+def cli() -> None:
+    """c360: a Customer 360 platform on one machine.
+
+    Lands every source system in an Iceberg lake (raw → stage → identity → analytics) and
+    serves one profile per customer. Start with `c360 demo`, or `c360 init DIR` for your own data.
+    """
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing c360.toml.")
+def init(directory: Path, force: bool) -> None:
+    """Create a project in DIRECTORY with a commented starter c360.toml."""
+    from c360.project import init_project
+
+    path = init_project(directory, force=force)
+    click.echo(f"wrote {path}; add your sources to it, then run `c360 ingest --dir {directory}`")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--customers", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same bytes.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("sim"), show_default=True
+)
+@click.pass_context
+def simulate(ctx: click.Context, customers: int, seed: int, out: Path) -> None:
+    """Generate every source system of the reference bank and store, with ground truth in _truth/.
+
+    The CRM API server and the transactions database writer are subcommands.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from c360.console import simulate_with_progress
+
+    simulate_with_progress(customers, seed, out)
+
+
+@simulate.command("crm-server")
+@click.option(
+    "--records",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="crm/clients.jsonl written by `c360 simulate`.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--no-chaos", is_flag=True, help="Never answer 429/500 or slowly.")
+def crm_server(records: Path, host: str, port: int, no_chaos: bool) -> None:
+    """Serve the simulated CRM as a paginated JSON API (Ctrl-C stops it)."""
+    from c360.simulate.crm_server import ChaosSettings, run_server
+
+    click.echo(f"CRM API on http://{host}:{port}/v1/clients (Ctrl-C to stop)")
+    run_server(records, host, port, None if no_chaos else ChaosSettings())
+
+
+@simulate.command("transactions")
+@click.option("--db", "url", required=True, help="postgresql://user@host:port/db or sqlite:///file.db")
+@click.option(
+    "--accounts",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="A headerless accounts CSV (account_id first), e.g. sim/accounts/account_*.csv.",
+)
+@click.option("--rows", type=click.IntRange(min=0), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--follow", is_flag=True, help="Keep inserting rows until interrupted.")
+@click.option("--rate", type=float, default=100.0, show_default=True, help="Rows per second with --follow.")
+def transactions(url: str, accounts: Path, rows: int, seed: int, follow: bool, rate: float) -> None:
+    """Write core-banking transactions into a database, once or continuously."""
+    from c360.simulate.transactions_db import run
+
+    run(url, accounts, rows, seed, follow, rate)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@project_dir_option
+def ingest(sources: tuple[str, ...], directory: Path) -> None:
+    """Land what is new in every source (or only SOURCES) in the raw zone."""
+    from c360.config import load_project
+    from c360.console import ingest_with_progress
+
+    ingest_with_progress(load_project(directory), list(sources) or None)
+
+
+@cli.command()
+@click.argument("query")
+@project_dir_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows printed at most in table format.",
+)
+def sql(query: str, directory: Path, fmt: str, limit: int) -> None:
+    """Run a read-only SQL QUERY over lake tables named <zone>.<table> (e.g. raw.batches)."""
+    from c360.config import load_project
+    from c360.console import print_arrow
+    from c360.lake.catalog import open_catalog
+    from c360.lake.query import run_query
+
+    project = load_project(directory)
+    print_arrow(run_query(open_catalog(project), query), fmt, limit)
+
+
+@cli.command()
+@click.option("--customers", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("c360-demo"),
+    show_default=True,
+    help="Where the demo project (data, lake, c360.toml) is made.",
+)
+def demo(customers: int, seed: int, directory: Path) -> None:
+    """Run the whole platform end to end on simulated data, embedded (nothing to start)."""
+    from c360.demo import run_demo
+
+    run_demo(directory, customers, seed)
+
+
+def main() -> None:
+    from c360.errors import C360Error
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except C360Error as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,129 @@
+"""What the CLI shows: Rich progress bars while work runs, tables when it is done."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from c360.config import Project
+    from c360.raw.ingest import IngestResult
+    from c360.raw.manifest import BatchRecord
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+class _IngestProgress:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
+
+    def start(self, source: str, files: int | None) -> None:
+        self.rows[source] = 0
+        self.tasks[source] = self.progress.add_task(source, total=files, note="")
+
+    def landed(self, source: str, record: BatchRecord | None) -> None:
+        if record is not None:
+            self.rows[source] += record.rows
+        self.progress.update(self.tasks[source], advance=1, note=f"{self.rows[source]:,} rows")
+
+
+def ingest_with_progress(project: Project, only: list[str] | None) -> IngestResult:
+    from c360.raw.ingest import ingest
+
+    started = time.perf_counter()
+    with _progress() as progress:
+        result = ingest(project, only, _IngestProgress(progress))
+    print_ingest_summary(result, time.perf_counter() - started)
+    return result
+
+
+def print_ingest_summary(result: IngestResult, seconds: float) -> None:
+    table = Table(title="Landed in the raw zone", title_justify="left")
+    for column in ("source", "kind", "batches", "already landed", "rows", "rejected", "MB", "seconds"):
+        table.add_column(column, justify="left" if column in ("source", "kind") else "right")
+    for s in result.sources:
+        table.add_row(
+            s.source,
+            s.kind,
+            f"{s.batches:,}",
+            f"{s.skipped:,}",
+            f"{s.rows:,}",
+            f"{s.rejected:,}",
+            f"{s.bytes / 1e6:,.1f}",
+            f"{s.seconds:.2f}",
+        )
+    out.print(table)
+    if result.restored or result.orphans_removed:
+        out.print(
+            f"recovered from an interrupted run: {result.restored} manifest rows restored, "
+            f"{result.orphans_removed} incomplete batches removed"
+        )
+    total = sum(s.rows for s in result.sources)
+    out.print(f"{total:,} rows in {seconds:.1f} s")
+
+
+def simulate_with_progress(customers: int, seed: int, target: Path) -> None:
+    from c360.simulate import generate
+
+    with _progress() as progress:
+        task = progress.add_task("simulate", total=None, note="")
+
+        def report(step: str, rows: int) -> None:
+            progress.update(task, advance=1, note=f"{step}: {rows:,} rows")
+
+        summary = generate(customers, seed, target, progress=report)
+    out.print(
+        f"{customers:,} customers simulated into {target} in {summary.seconds:.1f} s "
+        f"(ground truth in {target / '_truth'})"
+    )
+
+
+def print_arrow(data: pa.Table, fmt: str, limit: int) -> None:
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(data, sys.stdout.buffer)
+    elif fmt == "json":
+        for row in data.to_pylist():
+            sys.stdout.write(json.dumps(row, default=str) + "\n")
+    else:
+        table = Table()
+        for name in data.column_names:
+            table.add_column(name)
+        for row in data.slice(0, limit).to_pylist():
+            table.add_row(*("" if value is None else str(value) for value in row.values()))
+        out.print(table)
+        if data.num_rows > limit:
+            out.print(f"{data.num_rows:,} rows, first {limit:,} shown (use --limit or --format csv)")

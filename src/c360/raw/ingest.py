@@ -1,0 +1,110 @@
+"""``c360 ingest``: run the connectors of a project and land what is new."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from c360.errors import ConfigError
+from c360.lake.catalog import open_catalog
+from c360.lake.lock import writer_lock
+from c360.raw.landing import Lander
+from c360.raw.manifest import BatchRecord, Manifest, manifest_table
+from c360.raw.recovery import recover
+from c360.sources.base import FileConnector
+from c360.sources.registry import build_connector
+
+if TYPE_CHECKING:
+    from c360.config import Project
+
+
+class IngestReporter(Protocol):
+    """Where progress goes (a Rich progress bar in the CLI, nothing in tests)."""
+
+    def start(self, source: str, files: int | None) -> None: ...
+
+    def landed(self, source: str, record: BatchRecord | None) -> None: ...
+
+
+class _Silent:
+    def start(self, source: str, files: int | None) -> None:
+        pass
+
+    def landed(self, source: str, record: BatchRecord | None) -> None:
+        pass
+
+
+@dataclass
+class SourceSummary:
+    source: str
+    kind: str
+    batches: int = 0
+    skipped: int = 0
+    rows: int = 0
+    rejected: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    records: list[BatchRecord] = field(default_factory=list)
+
+    def add(self, record: BatchRecord | None) -> None:
+        if record is None:
+            self.skipped += 1
+            return
+        self.records.append(record)
+        self.batches += 1
+        self.rows += record.rows
+        self.rejected += record.rejected
+        self.bytes += record.bytes
+
+
+@dataclass
+class IngestResult:
+    sources: list[SourceSummary]
+    restored: int
+    orphans_removed: int
+
+
+def ingest(
+    project: Project, only: list[str] | None = None, reporter: IngestReporter | None = None
+) -> IngestResult:
+    """Land every new batch of the chosen sources (all by default), one source after the other.
+
+    A source that fails raises at once: batches it landed before the failure stay (each is
+    complete), and the next run continues from them.
+    """
+    reporter = reporter or _Silent()
+    configured = project.settings.sources
+    names = only or list(configured)
+    unknown = [name for name in names if name not in configured]
+    if unknown:
+        raise ConfigError(
+            f"no source named '{unknown[0]}' in {project.root / 'c360.toml'}",
+            hint=f"sources configured: {', '.join(configured) or 'none'}",
+        )
+    with writer_lock(project.lake_dir, f"c360 ingest of {', '.join(names)}"):
+        catalog = open_catalog(project)
+        manifest = Manifest(manifest_table(catalog))
+        restored, removed = recover(catalog, project.lake_dir, manifest)
+        lander = Lander(catalog, project.lake_dir, manifest)
+        summaries = []
+        for name in names:
+            started = time.perf_counter()
+            connector = build_connector(name, configured[name], project.root)
+            summary = SourceSummary(name, configured[name].kind)
+            if isinstance(connector, FileConnector):
+                files = connector.files()
+                reporter.start(name, len(files))
+                for path in files:
+                    record = lander.land_file(connector, path)
+                    summary.add(record)
+                    reporter.landed(name, record)
+            else:
+                reporter.start(name, None)
+                for batch in connector.extract(manifest.state(name)):
+                    record = lander.land_rows(name, batch)
+                    summary.add(record)
+                    reporter.landed(name, record)
+            summary.seconds = time.perf_counter() - started
+            summaries.append(summary)
+    return IngestResult(summaries, restored, removed)
