@@ -86,10 +86,10 @@ class Lander:
                 state="",
                 description=f"file {path}",
             )
-            self._commit(record, parsed.files)
         except BaseException:
             shutil.rmtree(batch_dir, ignore_errors=True)
             raise
+        self._commit(record, parsed.files)
         return record
 
     def land_rows(self, source: str, batch: RowBatch) -> BatchRecord | None:
@@ -123,10 +123,10 @@ class Lander:
                 state=json.dumps(batch.state, sort_keys=True, default=str),
                 description=batch.description,
             )
-            self._commit(record, [batch_dir / "rows.parquet"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        self._commit(record, [batch_dir / "rows.parquet"])
         return record
 
     def _new_batch_dir(self, source: str, batch_id: str) -> Path:
@@ -135,6 +135,8 @@ class Lander:
         return batch_dir
 
     def _commit(self, record: BatchRecord, files: list[Path]) -> None:
+        # No clean-up on failure from here on: the data commit may have happened, and only
+        # recovery, reading the table's snapshots, can tell whether the batch directory is orphan.
         if files:
             schema = unified_schema(files)
             table = ensure_table(self.catalog, f"raw.{record.source}", schema)
@@ -145,11 +147,17 @@ class Lander:
 def _write_rows(data: pa.Table | pa.RecordBatchReader, path: Path) -> tuple[int, pa.Schema]:
     """Stream rows into one Parquet file, numbering them, without holding them all in memory."""
     batches = data.to_batches() if isinstance(data, pa.Table) else data
-    schema = data.schema.append(pa.field(f"{RAW_PREFIX}record", pa.int64()))
+    # A column null in every row has Arrow's null type, which Iceberg cannot store: land it as text.
+    fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in data.schema]
+    schema = pa.schema([*fields, pa.field(f"{RAW_PREFIX}record", pa.int64())])
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for batch in batches:
             numbers = pa.array(range(rows + 1, rows + batch.num_rows + 1), pa.int64())
-            writer.write_batch(pa.RecordBatch.from_arrays([*batch.columns, numbers], schema=schema))
+            columns = [
+                column.cast(field.type) if column.type != field.type else column
+                for column, field in zip(batch.columns, fields, strict=True)
+            ]
+            writer.write_batch(pa.RecordBatch.from_arrays([*columns, numbers], schema=schema))
             rows += batch.num_rows
     return rows, schema
