@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -93,20 +94,20 @@ class Lander:
         return record
 
     def land_rows(self, source: str, batch: RowBatch) -> BatchRecord | None:
-        """Land rows pulled from a live system as Parquet with their own types."""
+        """Land rows pulled from a live system as Parquet with their own types.
+
+        The checksum is of the rows as received (their Arrow IPC bytes), so the same rows
+        delivered twice are recognized although each landing gets its own batch id.
+        """
         received_at = datetime.now(UTC)
-        staging = self._new_batch_dir(source, f"incoming-{uuid.uuid4().hex}")
+        batch_id = new_batch_id(received_at, uuid.uuid4().hex)
+        batch_dir = self._new_batch_dir(source, batch_id)
         try:
-            data = staging / "rows.parquet"
-            rows, schema = _write_rows(batch.data, data)
-            sha256 = file_sha256(data)
+            data = batch_dir / "rows.parquet"
+            rows, schema, sha256 = _write_rows(batch.data, data, batch_id)
             if rows == 0 or self.manifest.has_landed(source, sha256):
-                shutil.rmtree(staging)
+                shutil.rmtree(batch_dir)
                 return None
-            batch_id = new_batch_id(received_at, sha256)
-            batch_dir = staging.with_name(batch_id)
-            staging.rename(batch_dir)
-            staging = batch_dir
             record = BatchRecord(
                 source=source,
                 batch_id=batch_id,
@@ -119,14 +120,14 @@ class Lander:
                 rejected=0,
                 schema_fingerprint=schema_fingerprint(schema),
                 status="landed",
-                location=str(batch_dir / "rows.parquet"),
+                location=str(data),
                 state=json.dumps(batch.state, sort_keys=True, default=str),
                 description=batch.description,
             )
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(batch_dir, ignore_errors=True)
             raise
-        self._commit(record, [batch_dir / "rows.parquet"])
+        self._commit(record, [data])
         return record
 
     def _new_batch_dir(self, source: str, batch_id: str) -> Path:
@@ -144,20 +145,34 @@ class Lander:
         self.manifest.add([record])
 
 
-def _write_rows(data: pa.Table | pa.RecordBatchReader, path: Path) -> tuple[int, pa.Schema]:
-    """Stream rows into one Parquet file, numbering them, without holding them all in memory."""
+def _write_rows(
+    data: pa.Table | pa.RecordBatchReader, path: Path, batch_id: str
+) -> tuple[int, pa.Schema, str]:
+    """Stream rows into one Parquet file, numbering them, without holding them all in memory.
+
+    Returns the row count, the schema written and the checksum of the rows as received.
+    """
     batches = data.to_batches() if isinstance(data, pa.Table) else data
     # A column null in every row has Arrow's null type, which Iceberg cannot store: land it as text.
     fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in data.schema]
-    schema = pa.schema([*fields, pa.field(f"{RAW_PREFIX}record", pa.int64())])
+    schema = pa.schema(
+        [
+            pa.field(f"{RAW_PREFIX}batch_id", pa.string()),
+            pa.field(f"{RAW_PREFIX}record", pa.int64()),
+            *fields,
+        ]
+    )
+    checksum = hashlib.sha256()
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for batch in batches:
-            numbers = pa.array(range(rows + 1, rows + batch.num_rows + 1), pa.int64())
+            checksum.update(batch.serialize())
+            numbers = pa.array(np.arange(rows + 1, rows + batch.num_rows + 1, dtype=np.int64))
             columns = [
                 column.cast(field.type) if column.type != field.type else column
                 for column, field in zip(batch.columns, fields, strict=True)
             ]
-            writer.write_batch(pa.RecordBatch.from_arrays([*columns, numbers], schema=schema))
+            ids = pa.repeat(pa.scalar(batch_id, pa.string()), batch.num_rows)
+            writer.write_batch(pa.RecordBatch.from_arrays([ids, numbers, *columns], schema=schema))
             rows += batch.num_rows
-    return rows, schema
+    return rows, schema, checksum.hexdigest()
