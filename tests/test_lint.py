@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_check_is_clean() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "src", "tests"],
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],
         cwd=ROOT,
         capture_output=True,
         text=True,

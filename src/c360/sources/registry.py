@@ -36,5 +36,5 @@ def build_connector(name: str, settings: SourceSettings, root: Path) -> FileConn
     if isinstance(settings, SqlDatabaseSource):
         from c360.sources.sql_database import SqlDatabaseConnector
 
-        return SqlDatabaseConnector(name, settings)
+        return SqlDatabaseConnector(name, settings, base_dir=root)
     raise TypeError(f"no connector for {type(settings).__name__}")
