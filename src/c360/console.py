@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
     from c360.raw.ingest import IngestResult
     from c360.raw.manifest import BatchRecord
 
-console = Console(stderr=True)
-out = Console()
+# Piped output (logs, CI) is not wrapped at 80 columns: tables stay readable in a log file.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+out = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _progress() -> Progress:
@@ -70,8 +72,13 @@ def ingest_with_progress(project: Project, only: list[str] | None) -> IngestResu
 
 
 def print_ingest_summary(result: IngestResult, seconds: float) -> None:
-    table = Table(title="Landed in the raw zone", title_justify="left")
-    for column in ("source", "kind", "batches", "already landed", "rows", "rejected", "MB", "seconds"):
+    table = Table(
+        title="Landed in the raw zone (skipped: files whose exact bytes had landed before)",
+        title_justify="left",
+        pad_edge=False,
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("source", "kind", "batches", "skipped", "rows", "rejected", "MB", "seconds"):
         table.add_column(column, justify="left" if column in ("source", "kind") else "right")
     for s in result.sources:
         table.add_row(

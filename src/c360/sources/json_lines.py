@@ -31,8 +31,6 @@ from c360.sources.text_files import (
 if TYPE_CHECKING:
     import duckdb
 
-VALID = "json_valid(line) AND json_type(line) = 'OBJECT'"
-
 
 class JsonLinesConnector(FileConnector):
     def __init__(self, name: str, settings: JsonLinesSource, root: Path) -> None:
@@ -58,19 +56,24 @@ class JsonLinesConnector(FileConnector):
     def _parse_lines(
         self, con: duckdb.DuckDBPyConnection, lines: str, path: Path, data: Path, batch_id: str
     ) -> ParsedFile:
-        con.execute(f"CREATE TEMP TABLE lines AS SELECT row_number() OVER () AS n, line FROM {lines}")
-        con.execute("DELETE FROM lines WHERE line IS NULL OR trim(line) = ''")
+        con.execute(
+            "CREATE TEMP TABLE lines AS SELECT n, line, "
+            # DuckDB evaluates both sides of AND and json_type() fails on invalid JSON: CASE guards it.
+            "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS ok "
+            f"FROM (SELECT row_number() OVER () AS n, line FROM {lines}) "
+            "WHERE line IS NOT NULL AND trim(line) <> ''"
+        )
         keys = [
             row[0]
             for row in con.execute(
-                f"SELECT DISTINCT unnest(json_keys(line)) AS k FROM lines WHERE {VALID} ORDER BY k"
+                "SELECT DISTINCT unnest(json_keys(CASE WHEN ok THEN line END)) AS k FROM lines ORDER BY k"
             ).fetchall()
         ]
         clashes = [k for k in keys if k.startswith(RAW_PREFIX)]
         if clashes:
             raise SourceError(self.name, f"{path.name}: key {clashes[0]} uses the reserved prefix")
         rows = copy_to_parquet(con, self._select(keys, batch_id), data)
-        rejected = con.execute(f"SELECT count(*) FROM lines WHERE NOT ({VALID})").fetchone()[0]
+        rejected = con.execute("SELECT count(*) FROM lines WHERE NOT ok").fetchone()[0]
         return ParsedFile(files=[data] if rows else [], rows=rows, rejected=rejected)
 
     @staticmethod
@@ -82,16 +85,16 @@ class JsonLinesConnector(FileConnector):
                 f"ELSE CAST(r.{quote_ident(k)} AS VARCHAR) END AS {quote_ident(k)}"
                 for k in keys
             )
-            parsed = f"CASE WHEN {VALID} THEN from_json(line, {sql_string(structure)}) END AS r"
+            parsed = f"CASE WHEN ok THEN from_json(line, {sql_string(structure)}) END AS r"
         else:
             values, parsed = "", "NULL AS r"
         return (
             f"SELECT {sql_string(batch_id)} AS _c360_batch_id, "
             "row_number() OVER (ORDER BY n) AS _c360_record, "
-            f"CASE WHEN NOT ({VALID}) THEN n END AS _c360_line, "
-            f"CASE WHEN NOT ({VALID}) THEN 'INVALID JSON: the line is not a JSON object' END AS _c360_error, "
-            f"CASE WHEN NOT ({VALID}) THEN line END AS _c360_text{values} "
-            f"FROM (SELECT n, line, {parsed} FROM lines) ORDER BY n"
+            f"CASE WHEN NOT ok THEN n END AS _c360_line, "
+            f"CASE WHEN NOT ok THEN 'INVALID JSON: the line is not a JSON object' END AS _c360_error, "
+            f"CASE WHEN NOT ok THEN line END AS _c360_text{values} "
+            f"FROM (SELECT n, line, ok, {parsed} FROM lines) ORDER BY n"
         )
 
     def _python_to_json(self, path: Path, scratch: Path) -> Path:
