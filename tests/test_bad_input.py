@@ -128,3 +128,17 @@ def test_init_writes_a_config_that_loads(tmp_path: Path) -> None:
     assert project.settings.sources == {}
     assert 'kind = "fixed_width"' in (tmp_path / "p" / "c360.toml").read_text()
     assert c360("init", str(tmp_path / "p")).returncode == 2
+
+
+def test_a_second_ingest_on_the_same_lake_refuses(tmp_path: Path) -> None:
+    from c360.lake.lock import writer_lock
+
+    project = csv_project(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("id\n1\n")
+    with writer_lock(load_project(project).lake_dir, "a test holding the lake"):
+        result = c360("ingest", "--dir", str(project))
+    assert result.returncode == 3
+    assert "busy: a test holding the lake" in result.stderr
+    assert c360("ingest", "--dir", str(project)).returncode == 0
+    assert landed(project) == [("orders", 1)]

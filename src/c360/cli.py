@@ -124,7 +124,7 @@ def ingest(sources: tuple[str, ...], directory: Path) -> None:
     help="Rows printed at most in table format.",
 )
 def sql(query: str, directory: Path, fmt: str, limit: int) -> None:
-    """Run a read-only SQL QUERY over lake tables named <zone>.<table> (e.g. raw.batches)."""
+    """Run a SQL QUERY with DuckDB over lake tables named <zone>.<table> (e.g. raw.batches)."""
     from c360.config import load_project
     from c360.console import print_arrow
     from c360.lake.catalog import open_catalog
