@@ -86,9 +86,9 @@ def crm_server(records: Path, host: str, port: int, no_chaos: bool) -> None:
 @click.option("--db", "url", required=True, help="postgresql://user@host:port/db or sqlite:///file.db")
 @click.option(
     "--accounts",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(exists=True, path_type=Path),
     required=True,
-    help="A headerless accounts CSV (account_id first), e.g. sim/accounts/account_*.csv.",
+    help="A headerless accounts CSV (account_id first), or a folder of them, e.g. sim/accounts.",
 )
 @click.option("--rows", type=click.IntRange(min=0), default=100_000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
@@ -98,7 +98,8 @@ def transactions(url: str, accounts: Path, rows: int, seed: int, follow: bool, r
     """Write core-banking transactions into a database, once or continuously."""
     from c360.simulate.transactions_db import run
 
-    run(url, accounts, rows, seed, follow, rate)
+    written = run(url, accounts, rows, seed, follow, rate)
+    click.echo(f"{written:,} transactions written to {url}")
 
 
 @cli.command()
