@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import Figure, measure
+from benchmarks.common import Figure, measure, preload_c360, timed
 
 CSV_COLUMNS = 8
 
@@ -67,16 +67,18 @@ def config_for(kind: str, data: Path) -> str:
     return f'[sources.s]\nkind = "json_lines"\npath = "{data}"\n'
 
 
-def land(kind: str, data: str) -> int:
+def land(kind: str, data: str) -> tuple[float, int]:
+    preload_c360()
     from c360.config import load_project
     from c360.raw.ingest import ingest
 
     with tempfile.TemporaryDirectory(prefix="c360-bench-") as directory:
         (Path(directory) / "c360.toml").write_text(config_for(kind, Path(data)))
-        return ingest(load_project(directory)).sources[0].rows
+        project = load_project(directory)
+        return timed(lambda: ingest(project).sources[0].rows)
 
 
-def duckdb_floor(kind: str, data: str) -> int:
+def duckdb_floor(kind: str, data: str) -> tuple[float, int]:
     import duckdb
 
     con = duckdb.connect(config={"threads": 2})
@@ -84,7 +86,7 @@ def duckdb_floor(kind: str, data: str) -> int:
     options = ", all_varchar = true, header = false" if kind == "delimited" else ""
     if kind == "fixed_width":
         options = ", columns = {'line': 'VARCHAR'}, delim = '\\0', quote = '', header = false"
-    return con.execute(f"SELECT count(*) FROM {reader}('{data}'{options})").fetchone()[0]
+    return timed(lambda: con.execute(f"SELECT count(*) FROM {reader}('{data}'{options})").fetchone()[0])
 
 
 MAKERS = {"delimited": make_delimited, "fixed_width": make_fixed_width, "json_lines": make_json}
