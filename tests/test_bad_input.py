@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from c360.config import load_project
-from c360.errors import ConfigError, SourceError
+from c360.errors import ConfigError
 from c360.lake.catalog import open_catalog
 from c360.lake.query import run_query
-from c360.raw.ingest import ingest
+from c360.raw.ingest import IngestError, ingest
 from tests.projects import write_project
 
 
@@ -67,7 +67,7 @@ def test_truncated_gzip_is_refused_and_nothing_lands(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     whole = gzip.compress(("id,amount\n" + "".join(f"{i},{i * 2}\n" for i in range(50_000))).encode())
     (tmp_path / "data" / "a.csv.gz").write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(SourceError, match=r"source 'orders': cannot read a\.csv\.gz"):
+    with pytest.raises(IngestError, match=r"source 'orders': cannot read a\.csv\.gz"):
         ingest(load_project(project))
     assert landed(project) == []
 
@@ -142,3 +142,18 @@ def test_a_second_ingest_on_the_same_lake_refuses(tmp_path: Path) -> None:
     assert "busy: a test holding the lake" in result.stderr
     assert c360("ingest", "--dir", str(project)).returncode == 0
     assert landed(project) == [("orders", 1)]
+
+
+def test_one_failing_source_does_not_stop_the_others(tmp_path: Path) -> None:
+    config = (
+        '[sources.broken]\nkind = "delimited"\npath = "missing/*.csv"\n\n'
+        '[sources.orders]\nkind = "delimited"\npath = "data/*.csv"\n'
+    )
+    write_project(tmp_path, config)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("id\n1\n2\n")
+    result = c360("ingest", "--dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "1 of 2 sources failed" in result.stderr and "source 'broken'" in result.stderr
+    assert "failed" in result.stdout and "orders" in result.stdout
+    assert landed(tmp_path) == [("orders", 2)]

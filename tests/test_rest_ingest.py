@@ -11,7 +11,7 @@ from c360.config import load_project
 from c360.errors import SourceError
 from c360.lake.catalog import open_catalog
 from c360.lake.query import run_query
-from c360.raw.ingest import ingest
+from c360.raw.ingest import IngestError, ingest
 from c360.simulate.crm_server import ChaosSettings, CrmApiServer
 from tests.projects import write_project
 
@@ -92,14 +92,15 @@ def test_failing_api_records_nothing_as_complete(tmp_path: Path) -> None:
     )
     with CrmApiServer(records, seed=1, chaos=always_failing_after_page_one) as server:
         project = load_project(rest_project(tmp_path / "p", server.url))
-        with pytest.raises(SourceError, match="source 'crm'") as failure:
+        with pytest.raises(IngestError, match="source 'crm'") as failure:
             ingest(project)
         assert "500" in str(failure.value)
+        assert isinstance(failure.value.result.failures["crm"], SourceError)
     assert rows(project, "SELECT count(*) AS n FROM raw.batches") == [{"n": 0}]
     assert not list((project.lake_dir / "raw").glob("crm/*"))
 
 
 def test_unreachable_api_is_a_clear_error(tmp_path: Path) -> None:
     project = load_project(rest_project(tmp_path / "p", "http://127.0.0.1:9/v1/clients"))
-    with pytest.raises(SourceError, match="source 'crm'"):
+    with pytest.raises(IngestError, match="source 'crm'"):
         ingest(project)

@@ -62,11 +62,15 @@ class _IngestProgress:
 
 
 def ingest_with_progress(project: Project, only: list[str] | None) -> IngestResult:
-    from c360.raw.ingest import ingest
+    from c360.raw.ingest import IngestError, ingest
 
     started = time.perf_counter()
-    with _progress() as progress:
-        result = ingest(project, only, _IngestProgress(progress))
+    try:
+        with _progress() as progress:
+            result = ingest(project, only, _IngestProgress(progress))
+    except IngestError as failed:
+        print_ingest_summary(failed.result, time.perf_counter() - started)
+        raise
     print_ingest_summary(result, time.perf_counter() - started)
     return result
 
@@ -78,12 +82,13 @@ def print_ingest_summary(result: IngestResult, seconds: float) -> None:
         pad_edge=False,
         box=box.SIMPLE_HEAD,
     )
-    for column in ("source", "kind", "batches", "skipped", "rows", "rejected", "MB", "seconds"):
-        table.add_column(column, justify="left" if column in ("source", "kind") else "right")
+    for column in ("source", "kind", "status", "batches", "skipped", "rows", "rejected", "MB", "seconds"):
+        table.add_column(column, justify="left" if column in ("source", "kind", "status") else "right")
     for s in result.sources:
         table.add_row(
             s.source,
             s.kind,
+            "[red]failed[/red]" if s.error else "ok",
             f"{s.batches:,}",
             f"{s.skipped:,}",
             f"{s.rows:,}",

@@ -6,13 +6,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from c360.errors import ConfigError
+from c360.errors import C360Error, ConfigError
 from c360.lake.catalog import open_catalog
 from c360.lake.lock import writer_lock
 from c360.raw.landing import Lander
 from c360.raw.manifest import BatchRecord, Manifest, manifest_table
 from c360.raw.recovery import recover
-from c360.sources.base import FileConnector
+from c360.sources.base import FileConnector, RowConnector
 from c360.sources.registry import build_connector
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class SourceSummary:
     bytes: int = 0
     seconds: float = 0.0
     records: list[BatchRecord] = field(default_factory=list)
+    error: str | None = None
 
     def add(self, record: BatchRecord | None) -> None:
         if record is None:
@@ -63,6 +64,17 @@ class IngestResult:
     sources: list[SourceSummary]
     restored: int
     orphans_removed: int
+    failures: dict[str, C360Error] = field(default_factory=dict)
+
+
+class IngestError(C360Error):
+    """Some sources failed; the others landed. ``result`` says what did."""
+
+    def __init__(self, result: IngestResult) -> None:
+        self.result = result
+        lines = [f"{len(result.failures)} of {len(result.sources)} sources failed; the others landed:"]
+        lines += [f"  {error}" for error in result.failures.values()]
+        super().__init__("\n".join(lines), hint="fix those sources, then run `c360 ingest` again")
 
 
 def ingest(
@@ -70,8 +82,8 @@ def ingest(
 ) -> IngestResult:
     """Land every new batch of the chosen sources (all by default), one source after the other.
 
-    A source that fails raises at once: batches it landed before the failure stay (each is
-    complete), and the next run continues from them.
+    A source that fails does not stop the others: batches it landed before the failure stay (each
+    is complete), the next run continues from them, and :class:`IngestError` is raised at the end.
     """
     reporter = reporter or _Silent()
     configured = project.settings.sources
@@ -87,24 +99,36 @@ def ingest(
         manifest = Manifest(manifest_table(catalog))
         restored, removed = recover(catalog, project.lake_dir, manifest)
         lander = Lander(catalog, project.lake_dir, manifest)
-        summaries = []
+        result = IngestResult([], restored, removed)
         for name in names:
-            started = time.perf_counter()
-            connector = build_connector(name, configured[name], project.root)
             summary = SourceSummary(name, configured[name].kind)
-            if isinstance(connector, FileConnector):
-                files = connector.files()
-                reporter.start(name, len(files))
-                for path in files:
-                    record = lander.land_file(connector, path)
-                    summary.add(record)
-                    reporter.landed(name, record)
-            else:
-                reporter.start(name, None)
-                for batch in connector.extract(manifest.state(name)):
-                    record = lander.land_rows(name, batch)
-                    summary.add(record)
-                    reporter.landed(name, record)
+            started = time.perf_counter()
+            try:
+                _land_source(lander, build_connector(name, configured[name], project.root), summary, reporter)
+            except C360Error as error:
+                summary.error = str(error)
+                result.failures[name] = error
             summary.seconds = time.perf_counter() - started
-            summaries.append(summary)
-    return IngestResult(summaries, restored, removed)
+            result.sources.append(summary)
+    if result.failures:
+        raise IngestError(result)
+    return result
+
+
+def _land_source(
+    lander: Lander, connector: FileConnector | RowConnector, summary: SourceSummary, reporter: IngestReporter
+) -> None:
+    name = connector.name
+    if isinstance(connector, FileConnector):
+        files = connector.files()
+        reporter.start(name, len(files))
+        for path in files:
+            record = lander.land_file(connector, path)
+            summary.add(record)
+            reporter.landed(name, record)
+    else:
+        reporter.start(name, None)
+        for batch in connector.extract(lander.manifest.state(name)):
+            record = lander.land_rows(name, batch)
+            summary.add(record)
+            reporter.landed(name, record)
