@@ -113,6 +113,17 @@ def ingest(sources: tuple[str, ...], directory: Path) -> None:
     ingest_with_progress(load_project(directory), list(sources) or None)
 
 
+@cli.command("stage")
+@click.argument("sources", nargs=-1)
+@project_dir_option
+def stage_command(sources: tuple[str, ...], directory: Path) -> None:
+    """Type and validate every raw batch not staged yet: stage.<source> or quarantine.<source>."""
+    from c360.config import load_project
+    from c360.console import stage_with_progress
+
+    stage_with_progress(load_project(directory), list(sources) or None)
+
+
 @cli.command()
 @click.argument("query")
 @project_dir_option

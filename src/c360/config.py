@@ -39,7 +39,14 @@ class LakeSettings(_Strict):
         return value
 
 
-class FileSourceSettings(_Strict):
+class _SourceCommon(_Strict):
+    contract: str | None = Field(
+        None,
+        description="Stage contract (built-in name or contracts/<name>.toml); default: the source's name.",
+    )
+
+
+class FileSourceSettings(_SourceCommon):
     path: str = Field(description="File or glob pattern, relative to the project directory.")
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
     compression: Literal["auto", "none", "gzip"] = "auto"
@@ -79,7 +86,7 @@ class JsonLinesSource(FileSourceSettings):
     )
 
 
-class RestApiSource(_Strict):
+class RestApiSource(_SourceCommon):
     kind: Literal["rest_api"]
     url: str
     records_key: str = "data"
@@ -94,7 +101,7 @@ class RestApiSource(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-class SqlDatabaseSource(_Strict):
+class SqlDatabaseSource(_SourceCommon):
     kind: Literal["sql_database"]
     url: str = Field(description="postgresql://user@host:port/db or sqlite:///path/to/file.db")
     table: str
@@ -143,8 +150,16 @@ class Project:
     def lake_dir(self) -> Path:
         return (self.root / self.settings.lake.path).resolve()
 
-    def resolve(self, relative: str) -> Path:
-        return (self.root / relative).resolve() if not Path(relative).is_absolute() else Path(relative)
+    def source_names(self, only: list[str] | None) -> list[str]:
+        """The sources a command works on: those named (checked to exist), else all."""
+        configured = self.settings.sources
+        unknown = [name for name in only or [] if name not in configured]
+        if unknown:
+            raise ConfigError(
+                f"no source named '{unknown[0]}' in {self.root / CONFIG_FILE}",
+                hint=f"sources configured: {', '.join(configured) or 'none'}",
+            )
+        return only or list(configured)
 
 
 SOURCE_KINDS = ("delimited", "fixed_width", "json_lines", "rest_api", "sql_database")

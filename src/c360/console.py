@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from c360.config import Project
     from c360.raw.ingest import IngestResult
     from c360.raw.manifest import BatchRecord
+    from c360.stage.runner import StageResult
 
 # Piped output (logs, CI) is not wrapped at 80 columns: tables stay readable in a log file.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -104,6 +105,65 @@ def print_ingest_summary(result: IngestResult, seconds: float) -> None:
         )
     total = sum(s.rows for s in result.sources)
     out.print(f"{total:,} rows in {seconds:.1f} s")
+
+
+class _StageProgress:
+    def __init__(self, progress: Progress, sources: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task("stage", total=sources, note="")
+
+    def staged(self, source: str, batches: int, stage_rows: int, quarantine_rows: int) -> None:
+        self.progress.update(self.task, advance=1, note=f"{source}: {batches} batches")
+
+
+def stage_with_progress(project: Project, only: list[str] | None) -> StageResult:
+    from c360.stage.runner import stage
+
+    started = time.perf_counter()
+    with _progress() as progress:
+        result = stage(project, only, _StageProgress(progress, len(project.source_names(only))))
+    table = Table(
+        title="Staged (raw rows = stage rows + quarantine rows, checked per batch)",
+        title_justify="left",
+        pad_edge=False,
+        box=box.SIMPLE_HEAD,
+    )
+    for column in (
+        "source",
+        "contract",
+        "batches",
+        "raw rows",
+        "staged",
+        "quarantined",
+        "duplicates",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column in ("source", "contract") else "right")
+    for s in result.sources:
+        table.add_row(
+            s.source,
+            s.contract,
+            f"{s.batches:,}",
+            f"{s.raw_rows:,}",
+            f"{s.stage_rows:,}",
+            f"{s.quarantine_rows:,}",
+            f"{s.duplicates:,}",
+            f"{s.seconds:.2f}",
+        )
+    out.print(table)
+    for s in result.sources:
+        for message in s.messages:
+            out.print(f"[yellow]{s.source}[/yellow]: batch {message}")
+    if result.without_contract:
+        out.print(
+            f"not staged (no contract): {', '.join(result.without_contract)}; "
+            "add contracts/<name>.toml (docs/contracts.md)"
+        )
+    out.print(
+        f"staged in {time.perf_counter() - started:.1f} s; see the reasons with "
+        'c360 sql "SELECT rule, column_name, count(*) FROM quarantine.<source> GROUP BY ALL"'
+    )
+    return result
 
 
 def simulate_with_progress(customers: int, seed: int, target: Path) -> None:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from c360.errors import C360Error, ConfigError
+from c360.errors import C360Error
 from c360.lake.catalog import open_catalog
 from c360.lake.lock import writer_lock
 from c360.raw.landing import Lander
@@ -87,13 +87,7 @@ def ingest(
     """
     reporter = reporter or _Silent()
     configured = project.settings.sources
-    names = only or list(configured)
-    unknown = [name for name in names if name not in configured]
-    if unknown:
-        raise ConfigError(
-            f"no source named '{unknown[0]}' in {project.root / 'c360.toml'}",
-            hint=f"sources configured: {', '.join(configured) or 'none'}",
-        )
+    names = project.source_names(only)
     with writer_lock(project.lake_dir, f"c360 ingest of {', '.join(names)}"):
         catalog = open_catalog(project)
         manifest = Manifest(manifest_table(catalog))

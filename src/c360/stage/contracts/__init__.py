@@ -1,0 +1,1 @@
+"""The built-in contracts of the reference sources, one TOML file each (see docs/contracts.md)."""

@@ -1,0 +1,135 @@
+"""The DuckDB expressions that type, normalize and check one contract column.
+
+Stage SQL runs on the embedded engine only (it is not a model), so it may use DuckDB's own
+functions; the models downstream stay in the portable subset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from c360.stage.contract import Column
+
+TEXT_TYPES = ("VARCHAR", "JSON")
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def raw_name(column: Column) -> str:
+    return quote(f"__r_{column.name}")
+
+
+def value_name(column: Column) -> str:
+    return quote(f"__v_{column.name}")
+
+
+def typed_name(column: Column) -> str:
+    return quote(f"__t_{column.name}")
+
+
+@dataclass(frozen=True)
+class ColumnSql:
+    """Expressions for one column, computed in three steps so that each is written once.
+
+    ``raw`` reads the raw row (first alias present and non-null), ``value`` normalizes
+    ``raw_name``, ``typed`` parses ``value_name``, and ``violations`` reads all three names.
+    """
+
+    raw: str
+    value: str
+    typed: str
+    violations: list[tuple[str, str]]
+    """(rule, condition) pairs in the order they are reported."""
+
+
+def _raw_value(column: Column, raw: str, raw_type: str) -> tuple[str, bool]:
+    """The value of one raw alias and whether it is text (to be normalized and parsed)."""
+    ref = quote(raw)
+    if column.path is not None:
+        source = ref if raw_type in TEXT_TYPES else f"CAST(to_json({ref}) AS VARCHAR)"
+        return f"nullif(trim(json_extract_string({source}, {literal(column.path)})), '')", True
+    if raw_type in TEXT_TYPES:
+        return f"nullif(trim({ref}), '')", True
+    return ref, False
+
+
+def _normalized(column: Column, value: str) -> str:
+    match column.normalize:
+        case "lower" | "email":
+            return f"lower({value})"
+        case "upper":
+            return f"upper({value})"
+        case "phone_e164":
+            digits = f"regexp_replace({value}, '[^0-9]', '', 'g')"
+            return (
+                f"CASE WHEN NOT regexp_full_match({value}, '\\+?[0-9 ().\\-/]{{7,}}') THEN NULL "
+                f"WHEN starts_with({value}, '+') THEN '+' || {digits} "
+                f"WHEN length({digits}) = 10 THEN '+1' || {digits} "
+                f"WHEN length({digits}) = 11 AND starts_with({digits}, '1') THEN '+' || {digits} END"
+            )
+        case _:
+            return value
+
+
+def _typed(column: Column, value: str, text: bool) -> str:
+    decoded = value
+    if column.decode:
+        cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in column.decode.items())
+        decoded = f"CASE {value} {cases} ELSE {value} END"
+    target = column.type.upper()
+    if not text:
+        return f"TRY_CAST({value} AS {target})"
+    if column.type in ("date", "timestamp") and column.format:
+        parsed = [f"try_strptime({decoded}, {literal(fmt)})" for fmt in column.format]
+        combined = parsed[0] if len(parsed) == 1 else f"coalesce({', '.join(parsed)})"
+        return f"CAST({combined} AS {target})"
+    if column.type == "json":
+        return f"CASE WHEN json_valid({decoded}) THEN {decoded} END"
+    return f"TRY_CAST({decoded} AS {target})"
+
+
+def _bound(column: Column, bound: float | str) -> str:
+    if isinstance(bound, str):
+        return f"CAST({literal(bound)} AS {column.type.upper()})"
+    return repr(bound)
+
+
+def column_sql(column: Column, raw_types: dict[str, str]) -> ColumnSql:
+    """``raw_types``: DuckDB type name of each raw column present in the batches being staged."""
+    present = [raw for raw in column.raw if raw in raw_types]
+    if not present:
+        raw, text = "CAST(NULL AS VARCHAR)", True
+    else:
+        parts = [_raw_value(column, alias, raw_types[alias]) for alias in present]
+        text = all(is_text for _, is_text in parts)
+        if not text:
+            parts = [(f"TRY_CAST({p} AS {column.type.upper()})" if t else p, False) for p, t in parts]
+        raw = parts[0][0] if len(parts) == 1 else f"coalesce({', '.join(p for p, _ in parts)})"
+    r, v, t = raw_name(column), value_name(column), typed_name(column)
+    value = _normalized(column, r) if text else r
+    violations: list[tuple[str, str]] = []
+    failure = "format" if column.format or column.normalize == "phone_e164" else "type"
+    if column.allowed is not None:
+        allowed = ", ".join(literal(a) for a in column.allowed)
+        violations.append(("allowed_values", f"{v} IS NOT NULL AND CAST({v} AS VARCHAR) NOT IN ({allowed})"))
+    violations.append((failure, f"{r} IS NOT NULL AND {t} IS NULL"))
+    if not column.nullable:
+        violations.append(("not_null", f"{r} IS NULL"))
+    if column.pattern is not None:
+        violations.append(
+            (
+                "pattern",
+                f"{v} IS NOT NULL AND NOT regexp_full_match(CAST({v} AS VARCHAR), {literal(column.pattern)})",
+            )
+        )
+    if column.min is not None:
+        violations.append(("range", f"{t} < {_bound(column, column.min)}"))
+    if column.max is not None:
+        violations.append(("range", f"{t} > {_bound(column, column.max)}"))
+    return ColumnSql(raw=raw, value=value, typed=_typed(column, v, text), violations=violations)
