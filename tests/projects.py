@@ -43,6 +43,7 @@ path = "{SAMPLES}/ga/*/*.json"
 [sources.retail]
 kind = "delimited"
 path = "{SAMPLES}/retail/*.csv"
+contract = "retail_orders"
 """
 
 

@@ -88,3 +88,23 @@ def test_landing_the_same_bytes_again_is_a_no_op(landed) -> None:
     assert sum(s.skipped for s in again.sources) == 15
     assert query(project, "SELECT count(*) FROM raw.batches") == before
     assert query(project, "SELECT count(*) FROM raw.retail") == [(9_994,)]
+
+
+def test_stage_quarantines_exactly_the_impossible_retail_dates(landed) -> None:
+    from c360.stage.runner import stage
+
+    project, _ = landed
+    result = {s.source: s for s in stage(project).sources}
+    assert {name: s.quarantine_rows for name, s in result.items()} == {name: 0 for name in EXPECTED_ROWS} | {
+        "retail": 817
+    }
+    assert {name: s.stage_rows + s.quarantine_rows for name, s in result.items()} == EXPECTED_ROWS
+    reasons = query(project, "SELECT rule, column_name, count(*), min(value) FROM quarantine.retail GROUP BY ALL")
+    assert reasons == [("format", "order_date", 817, "50/1/2020")]
+    reconciliation = query(
+        project,
+        "SELECT count(*), sum(CASE WHEN raw_rows = stage_rows + quarantine_rows THEN 1 ELSE 0 END) "
+        "FROM stage.batches",
+    )
+    assert reconciliation == [(15, 15)]
+    assert query(project, "SELECT count(*) FROM stage.web_session_hits") == [(255,)]

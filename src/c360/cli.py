@@ -124,6 +124,34 @@ def stage_command(sources: tuple[str, ...], directory: Path) -> None:
     stage_with_progress(load_project(directory), list(sources) or None)
 
 
+@cli.command("run")
+@project_dir_option
+@click.option("--every", default=None, help="Keep running on this schedule, e.g. 15m or 1h (Ctrl-C stops).")
+def run_command(directory: Path, every: str | None) -> None:
+    """Run every step in order (ingest, stage, build) and record the run in ops.runs."""
+    from c360.config import load_project
+    from c360.console import run_on_schedule, run_with_progress
+    from c360.pipeline import parse_interval
+
+    project = load_project(directory)
+    if every is None:
+        run_with_progress(project)
+    else:
+        run_on_schedule(project, parse_interval(every))
+
+
+@cli.command("runs")
+@project_dir_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+def runs_command(directory: Path, limit: int) -> None:
+    """List the latest pipeline runs: steps, rows, seconds, status."""
+    from c360.config import load_project
+    from c360.console import print_arrow
+    from c360.pipeline import list_runs
+
+    print_arrow(list_runs(load_project(directory), limit), "table", limit)
+
+
 @cli.command()
 @click.argument("query")
 @project_dir_option

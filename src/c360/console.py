@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from c360.config import Project
+    from c360.pipeline import RunOutcome
     from c360.raw.ingest import IngestResult
     from c360.raw.manifest import BatchRecord
     from c360.stage.runner import StageResult
@@ -164,6 +165,53 @@ def stage_with_progress(project: Project, only: list[str] | None) -> StageResult
         'c360 sql "SELECT rule, column_name, count(*) FROM quarantine.<source> GROUP BY ALL"'
     )
     return result
+
+
+def run_with_progress(project: Project) -> RunOutcome:
+    from c360.pipeline import run_pipeline
+
+    with console.status("running the pipeline…") as status:
+        outcome = run_pipeline(project, on_step=lambda s: status.update(f"{s.step} done ({s.rows:,} rows)…"))
+    table = Table(
+        title=f"Run {outcome.run_id}: {outcome.status}",
+        title_justify="left",
+        pad_edge=False,
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("step", "status", "rows", "seconds", "detail"):
+        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    for step in outcome.steps:
+        color = "green" if step.status == "succeeded" else "red"
+        table.add_row(
+            step.step,
+            f"[{color}]{step.status}[/{color}]",
+            f"{step.rows:,}",
+            f"{step.seconds:.2f}",
+            step.detail.splitlines()[0] if step.detail else "",
+        )
+    out.print(table)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome
+
+
+def run_on_schedule(project: Project, interval: float) -> None:
+    """The scheduler: one run at a time, each starting ``interval`` after the previous start."""
+    from c360.errors import C360Error
+
+    out.print(f"running every {interval:g} s; Ctrl-C stops after the current run")
+    try:
+        while True:
+            started = time.monotonic()
+            try:
+                run_with_progress(project)
+            except C360Error as error:
+                console.print(f"[red]run failed:[/red] {error}")
+            wait = max(0.0, interval - (time.monotonic() - started))
+            out.print(f"next run in {wait:.0f} s")
+            time.sleep(wait)
+    except KeyboardInterrupt:
+        out.print("stopped")
 
 
 def simulate_with_progress(customers: int, seed: int, target: Path) -> None:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
     from c360.config import Project
 
-ZONES = ("raw", "stage", "quarantine", "identity", "analytics")
+# The data zones in flow order, then ``ops``: the platform's own records (pipeline runs).
+ZONES = ("raw", "stage", "quarantine", "identity", "analytics", "ops")
 CATALOG_NAME = "c360"
 
 

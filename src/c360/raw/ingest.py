@@ -16,6 +16,8 @@ from c360.sources.base import FileConnector, RowConnector
 from c360.sources.registry import build_connector
 
 if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+
     from c360.config import Project
 
 
@@ -85,25 +87,34 @@ def ingest(
     A source that fails does not stop the others: batches it landed before the failure stay (each
     is complete), the next run continues from them, and :class:`IngestError` is raised at the end.
     """
-    reporter = reporter or _Silent()
-    configured = project.settings.sources
     names = project.source_names(only)
     with writer_lock(project.lake_dir, f"c360 ingest of {', '.join(names)}"):
-        catalog = open_catalog(project)
-        manifest = Manifest(manifest_table(catalog))
-        restored, removed = recover(catalog, project.lake_dir, manifest)
-        lander = Lander(catalog, project.lake_dir, manifest)
-        result = IngestResult([], restored, removed)
-        for name in names:
-            summary = SourceSummary(name, configured[name].kind)
-            started = time.perf_counter()
-            try:
-                _land_source(lander, build_connector(name, configured[name], project.root), summary, reporter)
-            except C360Error as error:
-                summary.error = str(error)
-                result.failures[name] = error
-            summary.seconds = time.perf_counter() - started
-            result.sources.append(summary)
+        return ingest_locked(project, open_catalog(project), names, reporter)
+
+
+def ingest_locked(
+    project: Project,
+    catalog: SqlCatalog,
+    only: list[str] | None = None,
+    reporter: IngestReporter | None = None,
+) -> IngestResult:
+    """Ingest with the lake's writer lock already held (the pipeline holds it for all its steps)."""
+    reporter = reporter or _Silent()
+    configured = project.settings.sources
+    manifest = Manifest(manifest_table(catalog))
+    restored, removed = recover(catalog, project.lake_dir, manifest)
+    lander = Lander(catalog, project.lake_dir, manifest)
+    result = IngestResult([], restored, removed)
+    for name in project.source_names(only):
+        summary = SourceSummary(name, configured[name].kind)
+        started = time.perf_counter()
+        try:
+            _land_source(lander, build_connector(name, configured[name], project.root), summary, reporter)
+        except C360Error as error:
+            summary.error = str(error)
+            result.failures[name] = error
+        summary.seconds = time.perf_counter() - started
+        result.sources.append(summary)
     if result.failures:
         raise IngestError(result)
     return result

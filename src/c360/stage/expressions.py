@@ -70,6 +70,7 @@ def _normalized(column: Column, value: str) -> str:
             return (
                 f"CASE WHEN NOT regexp_full_match({value}, '\\+?[0-9 ().\\-/]{{7,}}') THEN NULL "
                 f"WHEN starts_with({value}, '+') THEN '+' || {digits} "
+                f"WHEN starts_with({digits}, '00') THEN '+' || {digits}[3:] "
                 f"WHEN length({digits}) = 10 THEN '+1' || {digits} "
                 f"WHEN length({digits}) = 11 AND starts_with({digits}, '1') THEN '+' || {digits} END"
             )
@@ -77,20 +78,33 @@ def _normalized(column: Column, value: str) -> str:
             return value
 
 
+def decoded(column: Column, value: str) -> str:
+    if not column.decode:
+        return value
+    cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in column.decode.items())
+    return f"CASE {value} {cases} ELSE {value} END"
+
+
 def _typed(column: Column, value: str, text: bool) -> str:
-    decoded = value
-    if column.decode:
-        cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in column.decode.items())
-        decoded = f"CASE {value} {cases} ELSE {value} END"
-    target = column.type.upper()
     if not text:
-        return f"TRY_CAST({value} AS {target})"
+        return f"TRY_CAST({value} AS {column.type.upper()})"
+    return typed_text(column, decoded(column, value))
+
+
+def typed_text(column: Column, decoded: str) -> str:
+    """Parse already-decoded text into the column's type (NULL when it does not parse)."""
+    target = column.type.upper()
     if column.type in ("date", "timestamp") and column.format:
         parsed = [f"try_strptime({decoded}, {literal(fmt)})" for fmt in column.format]
         combined = parsed[0] if len(parsed) == 1 else f"coalesce({', '.join(parsed)})"
         return f"CAST({combined} AS {target})"
     if column.type == "json":
         return f"CASE WHEN json_valid({decoded}) THEN {decoded} END"
+    if column.type in ("bigint", "integer"):
+        # TRY_CAST('2.5' AS BIGINT) rounds to 3; a whole number is required instead.
+        return (
+            f"CASE WHEN regexp_full_match({decoded}, '[+-]?[0-9]+') THEN TRY_CAST({decoded} AS {target}) END"
+        )
     return f"TRY_CAST({decoded} AS {target})"
 
 

@@ -26,7 +26,16 @@ from c360.lake.tables import append_rows, commit_parquet, ensure_table, load_tab
 from c360.raw.manifest import MANIFEST_TABLE
 from c360.sources.base import RAW_PREFIX
 from c360.stage.contract import Contract, ExplodedTable, load_contract
-from c360.stage.expressions import column_sql, literal, quote, raw_name, typed_name, value_name
+from c360.stage.expressions import (
+    column_sql,
+    decoded,
+    literal,
+    quote,
+    raw_name,
+    typed_name,
+    typed_text,
+    value_name,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -353,7 +362,7 @@ def _exploded_select(contract: Contract, table: ExplodedTable) -> str:
     elements = []
     for column in table.columns:
         text = f"nullif(trim(json_extract_string(elem, {literal(column.path or '$.' + column.name)})), '')"
-        elements.append(f"TRY_CAST({text} AS {column.type.upper()}) AS {quote(column.name)}")
+        elements.append(f"{typed_text(column, decoded(column, text))} AS {quote(column.name)}")
     array = quote("__a_" + table.name)
     return (
         f"SELECT {', '.join([*parents, *elements])}, b AS {quote(RAW_PREFIX + 'batch_id')}, "
