@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from c360.config import Project
 
 RECONCILIATION_TABLE = "stage.batches"
+STAGE_MEMORY_LIMIT = "3GB"
 STAGE_PROPERTY = "c360.stage"
 RECONCILIATION_SCHEMA = pa.schema(
     [
@@ -183,7 +184,18 @@ def _stage_source(
     import duckdb
 
     raw_table = load_table(catalog, f"raw.{name}")
-    con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": True})
+    # Order within stage tables carries no meaning, and not preserving it lets DuckDB stream and
+    # spill: big sources stay within a bounded memory.
+    spill = lake_dir / ".tmp"
+    spill.mkdir(exist_ok=True)
+    con = duckdb.connect(
+        config={
+            "threads": 2,
+            "preserve_insertion_order": False,
+            "memory_limit": STAGE_MEMORY_LIMIT,
+            "temp_directory": str(spill),
+        }
+    )
     if raw_table is None:
         # Every pending batch was empty (a file with a header only): nothing to type.
         _record(catalog, name, {b: (rows, 0, 0, 0) for b, rows in pending.items()}, {}, summary)
@@ -211,7 +223,8 @@ def _stage_source(
             )
     properties = {STAGE_PROPERTY: json.dumps({"batches": sorted(pending)})}
     run = uuid.uuid4().hex[:12]
-    _commit_query(con, catalog, f"quarantine.{name}", _quarantine_select(), properties, run)
+    quarantine = _quarantine_select(name, raw_types, list(pending))
+    _commit_query(con, catalog, f"quarantine.{name}", quarantine, properties, run)
     _commit_query(
         con, catalog, f"stage.{name}", _stage_select(contract, _extras(contract, raw_types)), properties, run
     )
@@ -260,13 +273,13 @@ def _build_checked(
             f"{_framework(raw_types, t.array, 'VARCHAR')} AS {quote('__a_' + t.name)}"
             for t in contract.tables
         ),
-        "CAST(to_json(src) AS VARCHAR) AS raw_row",
+        f"{_record_key(raw_types)} AS k",
     ]
     batch_list = ", ".join(literal(b) for b in batches)
     values = ", ".join(f"{sql.value} AS {value_name(contract.column(col))}" for col, sql in sqls.items())
     typed = ", ".join(f"{sql.typed} AS {typed_name(contract.column(col))}" for col, sql in sqls.items())
     con.execute(
-        "CREATE TEMP TABLE typed AS "
+        "CREATE TEMP VIEW typed AS "
         f"WITH l1 AS (SELECT {', '.join(level1)} FROM raw.{quote(name)} src "
         f"WHERE {quote(RAW_PREFIX + 'batch_id')} IN ({batch_list})), "
         f"l2 AS (SELECT *, {values} FROM l1) "
@@ -317,23 +330,38 @@ def _apply_rules(
         f"{value} AS bad_value, nullif({every}, '') AS violations, "
         f"CAST(hash({hashed}) >> 1 AS BIGINT) AS h FROM typed"
     )
-    con.execute("DROP TABLE typed")
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, catalog: SqlCatalog, name: str) -> None:
-    """Exact re-sends: a valid row equal to one staged before, or to an earlier one of these batches."""
+    """Exact re-sends: a valid row equal to one staged before, or to an earlier one of these batches.
+
+    Only the few hashes that repeat are ranked, so the common case costs one GROUP BY, not a sort.
+    """
+    con.execute(
+        "CREATE TEMP TABLE repeated AS SELECT h, min((b, k)) AS first FROM checked WHERE rule IS NULL "
+        "GROUP BY h HAVING count(*) > 1"
+    )
     stage_table = load_table(catalog, f"stage.{name}")
-    earlier = "FALSE"
     if stage_table is not None:
         register_table(con, stage_table, f"stage.{name}")
-        earlier = f"h IN (SELECT {quote(RAW_PREFIX + 'row_hash')} FROM stage.{quote(name)})"
+        con.execute(
+            "CREATE TEMP TABLE seen AS SELECT DISTINCT h FROM checked WHERE rule IS NULL AND h IN "
+            f"(SELECT {quote(RAW_PREFIX + 'row_hash')} FROM stage.{quote(name)})"
+        )
+    else:
+        con.execute("CREATE TEMP TABLE seen (h BIGINT)")
     con.execute(
-        "CREATE TEMP TABLE final AS SELECT *, CASE WHEN rule IS NOT NULL THEN rule "
-        f"WHEN {earlier} THEN 'duplicate' "
-        "WHEN row_number() OVER (PARTITION BY rule IS NULL, h ORDER BY b, rec, line) > 1 THEN 'duplicate' "
-        "END AS final_rule FROM checked"
+        "CREATE TEMP VIEW final AS SELECT c.*, CASE WHEN c.rule IS NOT NULL THEN c.rule "
+        "WHEN c.h IN (SELECT h FROM seen) THEN 'duplicate' "
+        "WHEN r.first IS NOT NULL AND (c.b, c.k) <> r.first THEN 'duplicate' END AS final_rule "
+        "FROM checked c LEFT JOIN repeated r ON c.h = r.h AND c.rule IS NULL"
     )
-    con.execute("DROP TABLE checked")
+
+
+def _record_key(raw_types: dict[str, str]) -> str:
+    """A key unique per raw row within a batch: its record number, or minus its line if rejected."""
+    record = _framework(raw_types, RAW_PREFIX + "record", "BIGINT")
+    return f"coalesce({record}, -{_framework(raw_types, RAW_PREFIX + 'line', 'BIGINT')})"
 
 
 def _stage_select(contract: Contract, extras: dict[str, str]) -> str:
@@ -344,16 +372,23 @@ def _stage_select(contract: Contract, extras: dict[str, str]) -> str:
         f"rec AS {quote(RAW_PREFIX + 'record')}",
         f"h AS {quote(RAW_PREFIX + 'row_hash')}",
     ]
-    return f"SELECT {', '.join(columns)} FROM final WHERE final_rule IS NULL ORDER BY b, rec"
+    return f"SELECT {', '.join(columns)} FROM final WHERE final_rule IS NULL"
 
 
-def _quarantine_select() -> str:
+def _quarantine_select(name: str, raw_types: dict[str, str], batches: list[str]) -> str:
+    """Quarantined rows with their whole raw row as JSON, read back from raw for those rows only."""
+    batch_list = ", ".join(literal(b) for b in batches)
+    batch_column = quote(RAW_PREFIX + "batch_id")
     return (
-        f"SELECT b AS {quote(RAW_PREFIX + 'batch_id')}, rec AS {quote(RAW_PREFIX + 'record')}, "
-        f"line AS {quote(RAW_PREFIX + 'line')}, final_rule AS rule, column_name, bad_value AS value, "
-        "CASE WHEN final_rule = 'duplicate' THEN 'exact re-send of a row already staged' "
-        "ELSE violations END AS violations, raw_row "
-        "FROM final WHERE final_rule IS NOT NULL ORDER BY b, rec, line"
+        f"SELECT q.b AS {batch_column}, q.rec AS {quote(RAW_PREFIX + 'record')}, "
+        f"q.line AS {quote(RAW_PREFIX + 'line')}, q.final_rule AS rule, q.column_name, q.bad_value AS value, "
+        "CASE WHEN q.final_rule = 'duplicate' THEN 'exact re-send of a row already staged' "
+        "ELSE q.violations END AS violations, CAST(to_json(src.row_data) AS VARCHAR) AS raw_row "
+        "FROM (SELECT * FROM final WHERE final_rule IS NOT NULL) q "
+        f"JOIN (SELECT raw_table AS row_data, {batch_column} AS batch, {_record_key(raw_types)} AS key "
+        f"FROM raw.{quote(name)} raw_table WHERE {batch_column} IN ({batch_list})) src "
+        "ON src.batch = q.b AND src.key = q.k "
+        "ORDER BY q.b, q.k"
     )
 
 
@@ -370,7 +405,6 @@ def _exploded_select(contract: Contract, table: ExplodedTable) -> str:
         f"FROM (SELECT *, unnest(CAST(json({array}) AS JSON[])) AS elem, "
         f"generate_subscripts(CAST(json({array}) AS JSON[]), 1) AS position "
         f"FROM final WHERE final_rule IS NULL AND json_valid({array}) AND json_type({array}) = 'ARRAY') "
-        "ORDER BY b, rec, position"
     )
 
 
