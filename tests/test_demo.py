@@ -74,3 +74,18 @@ def test_demo_never_deletes_a_directory_it_did_not_make(tmp_path: Path) -> None:
     with pytest.raises(C360Error, match="not made by `c360 demo`"):
         run_demo(tmp_path, customers=10, seed=1)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_stage_reconciles_every_demo_batch(demo: Path) -> None:
+    catalog = open_catalog(load_project(demo))
+    batches = run_query(
+        catalog,
+        "SELECT s.source, s.raw_rows, s.stage_rows, s.quarantine_rows, r.rows AS landed "
+        "FROM stage.batches s JOIN raw.batches r USING (batch_id)",
+    ).to_pylist()
+    assert len(batches) == len(run_query(catalog, "SELECT batch_id FROM raw.batches").to_pylist())
+    assert all(b["raw_rows"] == b["landed"] == b["stage_rows"] + b["quarantine_rows"] for b in batches)
+    unparseable = run_query(
+        catalog, "SELECT count(*) AS n FROM quarantine.accounts WHERE rule = 'unparseable'"
+    ).to_pylist()
+    assert unparseable == [{"n": manifest(demo)["accounts"][1]}]

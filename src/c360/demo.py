@@ -98,7 +98,7 @@ def prepare_directory(directory: Path) -> None:
 
 def run_demo(directory: Path, customers: int, seed: int) -> None:
     from c360.config import load_project
-    from c360.console import ingest_with_progress, out, simulate_with_progress
+    from c360.console import ingest_with_progress, out, simulate_with_progress, stage_with_progress
     from c360.simulate.crm_server import ChaosSettings, CrmApiServer
     from c360.simulate.transactions_db import create_schema, read_account_ids, write_transactions
 
@@ -133,6 +133,9 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
         result = ingest_with_progress(project, ["transactions", "crm"])
         landed = {s.source: s.rows for s in result.sources}
         out.print(f"landed {landed['transactions']:,} new transactions (expected {more:,})")
+
+    out.rule("4. stage: type and validate every batch against its contract")
+    stage_with_progress(project, None)
 
     out.rule("done")
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s; the project is {directory}")
