@@ -99,7 +99,9 @@ def test_stage_quarantines_exactly_the_impossible_retail_dates(landed) -> None:
         "retail": 817
     }
     assert {name: s.stage_rows + s.quarantine_rows for name, s in result.items()} == EXPECTED_ROWS
-    reasons = query(project, "SELECT rule, column_name, count(*), min(value) FROM quarantine.retail GROUP BY ALL")
+    reasons = query(
+        project, "SELECT rule, column_name, count(*), min(value) FROM quarantine.retail GROUP BY ALL"
+    )
     assert reasons == [("format", "order_date", 817, "50/1/2020")]
     reconciliation = query(
         project,

@@ -7,6 +7,7 @@ Heavy libraries (pyiceberg, DuckDB, pyarrow) are imported inside the verbs, so t
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -152,6 +153,42 @@ def runs_command(directory: Path, limit: int) -> None:
     print_arrow(list_runs(load_project(directory), limit), "table", limit)
 
 
+@cli.command("build")
+@click.argument("models", nargs=-1)
+@project_dir_option
+def build_command(models: tuple[str, ...], directory: Path) -> None:
+    """Build the SQL models (all, or MODELS and what they need) as Iceberg tables, with their tests."""
+    from c360.config import load_project
+    from c360.console import build_with_progress
+
+    build_with_progress(load_project(directory), list(models) or None)
+
+
+@cli.command("lineage")
+@click.argument("column")
+@project_dir_option
+def lineage_command(column: str, directory: Path) -> None:
+    """Show where COLUMN (zone.table.column) comes from, down to the raw columns."""
+    from c360.config import load_project
+    from c360.modeling import lineage, render_lineage
+    from c360.stage.contract import raw_origins
+
+    project = load_project(directory)
+    tree = lineage(project, column, stage_source=lambda table, col: raw_origins(project, table, col))
+    click.echo(render_lineage(tree))
+
+
+@cli.command("catalog")
+@click.argument("table")
+@project_dir_option
+def catalog_command(table: str, directory: Path) -> None:
+    """Describe TABLE (zone.table): its columns with types and descriptions, grain, inputs, versions."""
+    from c360.config import load_project
+    from c360.modeling import describe, render_description
+
+    click.echo(render_description(describe(load_project(directory), table)))
+
+
 @cli.command()
 @click.argument("query")
 @project_dir_option
@@ -163,7 +200,13 @@ def runs_command(directory: Path, limit: int) -> None:
     show_default=True,
     help="Rows printed at most in table format.",
 )
-def sql(query: str, directory: Path, fmt: str, limit: int) -> None:
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    default=None,
+    help="Read every table as it was at this time (local time; e.g. 2026-11-22T09:30:00).",
+)
+def sql(query: str, directory: Path, fmt: str, limit: int, as_of: datetime | None) -> None:
     """Run a SQL QUERY with DuckDB over lake tables named <zone>.<table> (e.g. raw.batches)."""
     from c360.config import load_project
     from c360.console import print_arrow
@@ -171,7 +214,7 @@ def sql(query: str, directory: Path, fmt: str, limit: int) -> None:
     from c360.lake.query import run_query
 
     project = load_project(directory)
-    print_arrow(run_query(open_catalog(project), query), fmt, limit)
+    print_arrow(run_query(open_catalog(project), query, as_of), fmt, limit)
 
 
 @cli.command()

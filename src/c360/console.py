@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from c360.config import Project
+    from c360.modeling import BuildResult, Model, ModelRun
     from c360.pipeline import RunOutcome
     from c360.raw.ingest import IngestResult
     from c360.raw.manifest import BatchRecord
@@ -164,6 +165,50 @@ def stage_with_progress(project: Project, only: list[str] | None) -> StageResult
         f"staged in {time.perf_counter() - started:.1f} s; see the reasons with "
         'c360 sql "SELECT rule, column_name, count(*) FROM quarantine.<source> GROUP BY ALL"'
     )
+    return result
+
+
+class _BuildProgress:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: int | None = None
+
+    def model_started(self, model: Model, position: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("build", total=total, note="")
+        self.progress.update(self.task, note=model.name)
+
+    def model_finished(self, run: ModelRun) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, advance=1)
+
+
+def build_with_progress(project: Project, models: list[str] | None) -> BuildResult:
+    from c360.modeling import build
+
+    with _progress() as progress:
+        result = build(project, models, _BuildProgress(progress))
+    table = Table(
+        title=f"Built (build {result.build_id})", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD
+    )
+    for column in ("model", "rows", "seconds", "partitions replaced", "schema changes"):
+        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    for run in result.runs:
+        table.add_row(
+            run.model,
+            f"{run.rows:,}",
+            f"{run.seconds:.2f}",
+            ", ".join(run.partitions) or "whole",
+            "; ".join(run.schema_changes),
+        )
+    out.print(table)
+    out.print(f"{len(result.runs)} models in {result.seconds:.1f} s")
+    if result.skipped:
+        lacking = sorted(set(result.skipped.values()))
+        out.print(
+            f"[yellow]{len(result.skipped)} models not built[/yellow]: their inputs are missing "
+            f"({', '.join(lacking)}); ingest and stage those sources to build them"
+        )
     return result
 
 

@@ -81,7 +81,15 @@ def _stage(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
     return staged + quarantined, f"{staged} staged, {quarantined} quarantined"
 
 
-STEPS: list[tuple[str, Step]] = [("ingest", _ingest), ("stage", _stage)]
+def _build(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
+    from c360.modeling import build_locked
+
+    result = build_locked(project, catalog)
+    skipped = f", {len(result.skipped)} skipped (inputs missing)" if result.skipped else ""
+    return result.rows, f"{len(result.runs)} models{skipped}"
+
+
+STEPS: list[tuple[str, Step]] = [("ingest", _ingest), ("stage", _stage), ("build", _build)]
 
 
 def _event(

@@ -6,6 +6,7 @@ Parquet glob over the table directory would also read files that later snapshots
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -32,25 +33,32 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def register_table(con: duckdb.DuckDBPyConnection, table: Table, name: str) -> None:
-    """Expose ``table`` to DuckDB as the view ``name`` (zone-qualified)."""
+def register_table(
+    con: duckdb.DuckDBPyConnection, table: Table, name: str, snapshot_id: int | None = None
+) -> None:
+    """Expose ``table`` to DuckDB as the view ``name`` (zone-qualified), now or at ``snapshot_id``.
+
+    The view reads exactly the data files of that snapshot, with that snapshot's schema (a column
+    added later does not exist in an older snapshot).
+    """
     zone, short = split_name(name)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {zone}")
-    tasks = list(table.scan().plan_files())
-    schema = table.schema()
+    scan = table.scan(snapshot_id=snapshot_id) if snapshot_id is not None else table.scan()
+    tasks = list(scan.plan_files())
+    schema = scan.projection()
     target = f"{zone}.{_quote(short)}"
     if not tasks or any(task.delete_files for task in tasks):
         # Deletes need Iceberg's merge-on-read logic; pyiceberg applies it while producing Arrow.
-        data = table.scan().to_arrow() if tasks else schema.as_arrow().empty_table()
-        con.register(f"__arrow_{zone}_{short}", data)
-        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {_quote(f'__arrow_{zone}_{short}')}")
+        data = scan.to_arrow() if tasks else schema.as_arrow().empty_table()
+        arrow_name = f"__arrow_{zone}_{short}_{snapshot_id or 'current'}"
+        con.register(arrow_name, data)
+        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {_quote(arrow_name)}")
         return
     files = ", ".join("'" + _local(task.file.file_path).replace("'", "''") + "'" for task in tasks)
     source = f"read_parquet([{files}], union_by_name = true)"
     present = set(con.sql(f"SELECT * FROM {source} LIMIT 0").columns)
-    arrow_schema = schema.as_arrow()
     columns = []
-    for field in arrow_schema:
+    for field in schema.as_arrow():
         if field.name in present:
             columns.append(_quote(field.name))
         else:
@@ -78,9 +86,14 @@ def referenced_tables(sql: str) -> list[str]:
     return names
 
 
-def connect(catalog: SqlCatalog, sql: str) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with every lake table that ``sql`` references registered."""
+def connect(catalog: SqlCatalog, sql: str, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with every lake table that ``sql`` references registered.
+
+    With ``as_of``, each table is read as it was at that moment (its last snapshot committed then).
+    """
     import duckdb
+
+    from c360.lake.time_travel import snapshot_as_of
 
     con = duckdb.connect()
     for name in referenced_tables(sql):
@@ -91,14 +104,14 @@ def connect(catalog: SqlCatalog, sql: str) -> duckdb.DuckDBPyConnection:
                 f"no table {name} in the lake",
                 hint=f"tables present: {', '.join(known) or 'none yet (run `c360 ingest`)'}",
             )
-        register_table(con, table, name)
+        register_table(con, table, name, snapshot_as_of(table, name, as_of) if as_of else None)
     return con
 
 
-def run_query(catalog: SqlCatalog, sql: str) -> pa.Table:
+def run_query(catalog: SqlCatalog, sql: str, as_of: datetime | None = None) -> pa.Table:
     import duckdb
 
-    con = connect(catalog, sql)
+    con = connect(catalog, sql, as_of)
     try:
         relation = con.sql(sql)
         return relation.to_arrow_table() if relation is not None else pa.table({})

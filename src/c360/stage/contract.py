@@ -6,11 +6,14 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from c360.errors import ConfigError
+
+if TYPE_CHECKING:
+    from c360.config import Project
 
 SNAKE = re.compile(r"[a-z][a-z0-9_]*")
 TYPES = re.compile(r"bigint|integer|double|boolean|varchar|date|timestamp|json|decimal\(\d+,\s*\d+\)")
@@ -137,3 +140,23 @@ def load_contract(name: str, project_root: Path) -> Contract | None:
     if builtin.is_file():
         return _parse(builtin.read_text(encoding="utf-8"), name, f"built-in contract {name}")
     return None
+
+
+def raw_origins(project: Project, table: str, column: str) -> list[str]:
+    """The raw columns a stage column is read from (for lineage): ``raw.<source>.<column>[path]``."""
+    zone, _, short = table.partition(".")
+    if zone != "stage":
+        return []
+    for source, settings in project.settings.sources.items():
+        contract = load_contract(settings.contract or source, project.root)
+        if contract is None:
+            continue
+        if short == source and column in {c.name for c in contract.columns}:
+            declared = contract.column(column)
+            suffix = f" {declared.path}" if declared.path else ""
+            return [f"raw.{source}.{raw}{suffix}" for raw in declared.raw]
+        for exploded in contract.tables:
+            if exploded.name == short and column in {c.name for c in exploded.columns}:
+                path = next(c for c in exploded.columns if c.name == column).path or f"$.{column}"
+                return [f"raw.{source}.{exploded.array}[*] {path}"]
+    return []
