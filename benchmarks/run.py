@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import Figure, machine_note, save
 
 FILE_KINDS = ("delimited", "fixed_width", "json_lines")
-ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate")
+ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build")
 
 
 def main() -> None:
@@ -59,6 +59,10 @@ def main() -> None:
                 from benchmarks.simulation import run_simulation
 
                 figures += run_simulation(args.customers, work, args.repeat)
+            elif name == "build":
+                from benchmarks.build import run_build
+
+                figures += run_build(args.customers, work, args.repeat)
     print_table(figures)
     print(f"saved to {save(figures)}")
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import date, datetime
+from datetime import time as time_of_day
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -275,6 +278,37 @@ def simulate_with_progress(customers: int, seed: int, target: Path) -> None:
     )
 
 
+def print_profile(profile: dict[str, object]) -> None:
+    """One customer_360 row as a card: every non-empty attribute, in the table's column order."""
+    if not profile:
+        out.print("no customer in analytics.customer_360 yet")
+        return
+    table = Table(
+        title=f"customer {profile.get('customer_id')}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_header=False,
+        pad_edge=False,
+    )
+    for _ in range(2):
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column(no_wrap=True)
+    cells = [(name, str(value)) for name, value in profile.items() if value not in (None, "", 0, 0.0)]
+    for start in range(0, len(cells), 2):
+        row = [part for cell in cells[start : start + 2] for part in cell]
+        table.add_row(*row, *[""] * (4 - len(row)))
+    out.print(table)
+
+
+def _json_value(value: object) -> object:
+    """Decimals as JSON numbers (not strings), dates and times in ISO 8601, anything else as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date | datetime | time_of_day):
+        return value.isoformat()
+    return str(value)
+
+
 def print_arrow(data: pa.Table, fmt: str, limit: int) -> None:
     if fmt == "csv":
         import pyarrow.csv as pacsv
@@ -282,7 +316,7 @@ def print_arrow(data: pa.Table, fmt: str, limit: int) -> None:
         pacsv.write_csv(data, sys.stdout.buffer)
     elif fmt == "json":
         for row in data.to_pylist():
-            sys.stdout.write(json.dumps(row, default=str) + "\n")
+            sys.stdout.write(json.dumps(row, default=_json_value) + "\n")
     else:
         table = Table()
         for name in data.column_names:

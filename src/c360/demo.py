@@ -10,8 +10,12 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from c360.errors import C360Error
+
+if TYPE_CHECKING:
+    from c360.config import Project
 
 MARKER = ".c360-demo"
 # Transactions per account in the demo's core-banking database: a few weeks of activity.
@@ -83,6 +87,20 @@ path = "{sources}/clickstream/*.csv"
 """
 
 
+def sample_profile(project: Project) -> dict[str, object]:
+    """A customer seen in most sources (accounts, web sessions, retail orders), for the demo to show."""
+    from c360.lake.catalog import open_catalog
+    from c360.lake.query import run_query
+
+    rows = run_query(
+        open_catalog(project),
+        "SELECT * FROM analytics.customer_360 WHERE snapshot_date = (SELECT max(snapshot_date) "
+        "FROM analytics.customer_360) ORDER BY (accounts > 0) DESC, (sessions > 0) DESC, (orders > 0) DESC, "
+        "customer_id LIMIT 1",
+    ).to_pylist()
+    return rows[0] if rows else {}
+
+
 def prepare_directory(directory: Path) -> None:
     """Start from an empty demo directory, never deleting anything the demo did not make."""
     if directory.exists() and any(directory.iterdir()):
@@ -98,7 +116,14 @@ def prepare_directory(directory: Path) -> None:
 
 def run_demo(directory: Path, customers: int, seed: int) -> None:
     from c360.config import load_project
-    from c360.console import ingest_with_progress, out, simulate_with_progress, stage_with_progress
+    from c360.console import (
+        build_with_progress,
+        ingest_with_progress,
+        out,
+        print_profile,
+        simulate_with_progress,
+        stage_with_progress,
+    )
     from c360.simulate.crm_server import ChaosSettings, CrmApiServer
     from c360.simulate.transactions_db import create_schema, read_account_ids, write_transactions
 
@@ -136,6 +161,12 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
 
     out.rule("4. stage: type and validate every batch against its contract")
     stage_with_progress(project, None)
+
+    out.rule("5. build the customer dimensions and customer_360")
+    build_with_progress(project, None)
+
+    out.rule("6. one customer, 360 degrees")
+    print_profile(sample_profile(project))
 
     out.rule("done")
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s; the project is {directory}")
