@@ -54,7 +54,10 @@ def test_catalog_documents_every_column(demo: Path) -> None:
 
 
 def test_sql_as_of_reads_customer_360_before_a_later_build(demo: Path) -> None:
-    query = "SELECT sum(current_balance) AS total, count(*) AS n FROM analytics.customer_360"
+    query = (
+        "SELECT sum(current_balance) AS total, count(*) AS n FROM analytics.customer_360 "
+        "WHERE snapshot_date = (SELECT max(snapshot_date) FROM analytics.customer_360)"
+    )
     before = run_query(open_catalog(load_project(demo)), query).to_pylist()[0]
     time.sleep(1.1)
     moment = datetime.now()

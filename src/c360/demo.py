@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,6 +125,7 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
         simulate_with_progress,
         stage_with_progress,
     )
+    from c360.simulate.clock import NOW_US
     from c360.simulate.crm_server import ChaosSettings, CrmApiServer
     from c360.simulate.transactions_db import create_schema, read_account_ids, write_transactions
 
@@ -137,7 +139,12 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
     bank_url = f"sqlite:///{sources / 'bank.db'}"
     accounts = read_account_ids(sources / "accounts")
     create_schema(bank_url)
-    written = write_transactions(bank_url, accounts, TRANSACTIONS_PER_ACCOUNT * len(accounts), seed)
+    # The history ends at the simulated "now" (about one movement per account a day), so the
+    # recent-activity windows of the dimensions have data.
+    start = datetime(1970, 1, 1) + timedelta(
+        microseconds=int(NOW_US) - TRANSACTIONS_PER_ACCOUNT * 86_400_000_000
+    )
+    written = write_transactions(bank_url, accounts, TRANSACTIONS_PER_ACCOUNT * len(accounts), seed, start)
     out.print(f"core-banking database {bank_url}: {written:,} transactions")
 
     # The CRM misbehaves a little, as real APIs do: the connector's retries are part of the demo.

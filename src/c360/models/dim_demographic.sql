@@ -27,7 +27,8 @@ WITH aged AS (
         c.customer_id,
         year(s.snapshot_date) - year(c.birth_date)
         - CASE
-            WHEN month(s.snapshot_date) * 100 + day(s.snapshot_date) < month(c.birth_date) * 100 + day(c.birth_date)
+            WHEN month(s.snapshot_date) * 100 + day(s.snapshot_date)
+                < month(c.birth_date) * 100 + day(c.birth_date)
                 THEN 1
             ELSE 0
         END AS age,

@@ -78,16 +78,20 @@ SELECT
     CAST(current_balance AS BIGINT) AS current_balance,
     CAST(credits_3m AS BIGINT) AS credits_3m,
     CAST(credit_amount_3m AS BIGINT) AS credit_amount_3m,
-    CASE WHEN credits_3m > 0 THEN round(CAST(credit_amount_3m AS DOUBLE) / credits_3m, 2) END AS avg_credit_3m,
+    CASE WHEN credits_3m > 0 THEN round(CAST(credit_amount_3m AS DOUBLE) / credits_3m, 2) END
+        AS avg_credit_3m,
     CAST(debits_3m AS BIGINT) AS debits_3m,
     CAST(debit_amount_3m AS BIGINT) AS debit_amount_3m,
-    CASE WHEN debits_3m > 0 THEN round(CAST(debit_amount_3m AS DOUBLE) / debits_3m, 2) END AS avg_debit_3m,
+    CASE WHEN debits_3m > 0 THEN round(CAST(debit_amount_3m AS DOUBLE) / debits_3m, 2) END
+        AS avg_debit_3m,
     CAST(credits_6m AS BIGINT) AS credits_6m,
     CAST(credit_amount_6m AS BIGINT) AS credit_amount_6m,
-    CASE WHEN credits_6m > 0 THEN round(CAST(credit_amount_6m AS DOUBLE) / credits_6m, 2) END AS avg_credit_6m,
+    CASE WHEN credits_6m > 0 THEN round(CAST(credit_amount_6m AS DOUBLE) / credits_6m, 2) END
+        AS avg_credit_6m,
     CAST(debits_6m AS BIGINT) AS debits_6m,
     CAST(debit_amount_6m AS BIGINT) AS debit_amount_6m,
-    CASE WHEN debits_6m > 0 THEN round(CAST(debit_amount_6m AS DOUBLE) / debits_6m, 2) END AS avg_debit_6m,
+    CASE WHEN debits_6m > 0 THEN round(CAST(debit_amount_6m AS DOUBLE) / debits_6m, 2) END
+        AS avg_debit_6m,
     CAST(volume_3m AS BIGINT) AS volume_3m,
     CAST(volume_prev_3m AS BIGINT) AS volume_prev_3m,
     CASE

@@ -2,7 +2,8 @@
 -- description: One row per customer (every CRM client): how long and how actively the customer has
 --   been with the company. Years of history count completed years from the CRM registration to the
 --   snapshot date. Recency is the days from the latest activity (a movement on an owned account, a
---   retail order or a web visit) to the snapshot date, null for a customer never active. Frequency is
+--   retail order or a web visit; store clickstream events name store users, not clients, and join
+--   once identity resolution lands) to the snapshot date, null for a customer never active. Frequency is
 --   the movements on owned accounts in the last 90 days. Products are the accounts the customer may
 --   operate plus the cards issued to them; acquisitions are account openings and card issues. The
 --   first and last dispositions are ranked in opposite directions (see analytics.int_client_dispositions).

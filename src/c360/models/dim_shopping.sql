@@ -101,8 +101,9 @@ SELECT
     b.recency_score,
     b.frequency_score,
     b.monetary_score,
-    CAST(b.recency_score AS VARCHAR) || CAST(b.frequency_score AS VARCHAR) || CAST(b.monetary_score AS VARCHAR)
-        AS rfm_cell,
+    CAST(b.recency_score AS VARCHAR)
+    || CAST(b.frequency_score AS VARCHAR)
+    || CAST(b.monetary_score AS VARCHAR) AS rfm_cell,
     p.favourite_product,
     round(CAST(b.discounted_lines AS DOUBLE) / b.order_lines, 4) AS discount_affinity
 FROM analytics.int_clients AS c

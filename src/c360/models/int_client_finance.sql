@@ -52,7 +52,9 @@ branches AS (
         SELECT
             customer_id,
             branch_id,
-            row_number() OVER (PARTITION BY customer_id ORDER BY owned_here DESC, branch_id ASC) AS branch_rank
+            row_number() OVER (
+                PARTITION BY customer_id ORDER BY owned_here DESC, branch_id ASC
+            ) AS branch_rank
         FROM branch_counts
     ) AS ranked
     GROUP BY customer_id
