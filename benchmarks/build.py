@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.common import Figure, measure, preload_c360, timed
 
 SEED = 5
-TARGET_SECONDS_PER_MILLION = 120.0
+TARGET_SECONDS = 120.0
 
 
 def _empty_derived_zones(project_dir: str) -> None:
@@ -102,10 +102,13 @@ def run_build(customers: list[int], work: Path, repeat: int) -> list[Figure]:
             export_stage(str(directory), parquet_dir)
             floor_seconds, _, floor_rows = measure(duckdb_floor, str(directory), parquet_dir, repeat=repeat)
         label = f"{size:,} customers, {raw_rows:,} raw rows"
-        target = TARGET_SECONDS_PER_MILLION * size / 1_000_000
-        verdict = "met" if seconds <= target else "MISSED"
+        # The target is stated for 1M customers; smaller sizes are dominated by fixed costs.
+        verdict = ""
+        if size == 1_000_000:
+            met = "met" if seconds <= TARGET_SECONDS else "MISSED"
+            verdict = f"target ≤ {TARGET_SECONDS:.0f} s: {met}"
         figures += [
-            Figure("build.full", label, "seconds", seconds, "s", f"target ≤ {target:.0f} s: {verdict}"),
+            Figure("build.full", label, "seconds", seconds, "s", verdict),
             Figure("build.full", label, "peak_rss", peak / 2**20, "MiB", "target ≤ 6,144 MiB"),
             Figure("build.stage", label, "seconds", stage_s, "s"),
             Figure(

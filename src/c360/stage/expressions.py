@@ -48,12 +48,34 @@ class ColumnSql:
     """(rule, condition) pairs in the order they are reported."""
 
 
-def _raw_value(column: Column, raw: str, raw_type: str) -> tuple[str, bool]:
+def json_paths(columns: list[Column], raw_types: dict[str, str]) -> dict[str, list[str]]:
+    """For each raw JSON column, every path the contract reads from it (in a fixed order)."""
+    paths: dict[str, list[str]] = {}
+    for column in columns:
+        if column.path is None:
+            continue
+        for raw in column.raw:
+            if raw in raw_types and column.path not in paths.setdefault(raw, []):
+                paths[raw].append(column.path)
+    return paths
+
+
+def extracted_name(raw: str) -> str:
+    return quote(f"__j_{raw}")
+
+
+def json_extraction(raw: str, raw_type: str, paths: list[str]) -> str:
+    """All the paths of one raw JSON column in one call: DuckDB parses the document once."""
+    source = quote(raw) if raw_type in TEXT_TYPES else f"CAST(to_json({quote(raw)}) AS VARCHAR)"
+    return f"json_extract_string({source}, [{', '.join(literal(p) for p in paths)}])"
+
+
+def _raw_value(column: Column, raw: str, raw_type: str, paths: dict[str, list[str]]) -> tuple[str, bool]:
     """The value of one raw alias and whether it is text (to be normalized and parsed)."""
     ref = quote(raw)
     if column.path is not None:
-        source = ref if raw_type in TEXT_TYPES else f"CAST(to_json({ref}) AS VARCHAR)"
-        return f"nullif(trim(json_extract_string({source}, {literal(column.path)})), '')", True
+        index = paths[raw].index(column.path) + 1
+        return f"nullif(trim({extracted_name(raw)}[{index}]), '')", True
     if raw_type in TEXT_TYPES:
         return f"nullif(trim({ref}), '')", True
     return ref, False
@@ -114,13 +136,16 @@ def _bound(column: Column, bound: float | str) -> str:
     return repr(bound)
 
 
-def column_sql(column: Column, raw_types: dict[str, str]) -> ColumnSql:
-    """``raw_types``: DuckDB type name of each raw column present in the batches being staged."""
+def column_sql(
+    column: Column, raw_types: dict[str, str], paths: dict[str, list[str]] | None = None
+) -> ColumnSql:
+    """``raw_types``: DuckDB type name of each raw column present in the batches being staged;
+    ``paths``: :func:`json_paths` of the contract, whose extractions the query computes first."""
     present = [raw for raw in column.raw if raw in raw_types]
     if not present:
         raw, text = "CAST(NULL AS VARCHAR)", True
     else:
-        parts = [_raw_value(column, alias, raw_types[alias]) for alias in present]
+        parts = [_raw_value(column, alias, raw_types[alias], paths or {}) for alias in present]
         text = all(is_text for _, is_text in parts)
         if not text:
             parts = [(f"TRY_CAST({p} AS {column.type.upper()})" if t else p, False) for p, t in parts]

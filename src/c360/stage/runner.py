@@ -29,6 +29,9 @@ from c360.stage.contract import Contract, ExplodedTable, load_contract
 from c360.stage.expressions import (
     column_sql,
     decoded,
+    extracted_name,
+    json_extraction,
+    json_paths,
     literal,
     quote,
     raw_name,
@@ -259,7 +262,8 @@ def _build_checked(
     raw_types: dict[str, str],
     batches: list[str],
 ) -> None:
-    sqls = {c.name: column_sql(c, raw_types) for c in contract.columns}
+    paths = json_paths(contract.columns, raw_types)
+    sqls = {c.name: column_sql(c, raw_types, paths) for c in contract.columns}
     extras = _extras(contract, raw_types)
     level1 = [
         f"{quote(RAW_PREFIX + 'batch_id')} AS b",
@@ -276,12 +280,17 @@ def _build_checked(
         f"{_record_key(raw_types)} AS k",
     ]
     batch_list = ", ".join(literal(b) for b in batches)
+    extractions = "".join(
+        f", {json_extraction(raw, raw_types[raw], raw_paths)} AS {extracted_name(raw)}"
+        for raw, raw_paths in paths.items()
+    )
     values = ", ".join(f"{sql.value} AS {value_name(contract.column(col))}" for col, sql in sqls.items())
     typed = ", ".join(f"{sql.typed} AS {typed_name(contract.column(col))}" for col, sql in sqls.items())
     con.execute(
         "CREATE TEMP VIEW typed AS "
-        f"WITH l1 AS (SELECT {', '.join(level1)} FROM raw.{quote(name)} src "
+        f"WITH l0 AS (SELECT *{extractions} FROM raw.{quote(name)} "
         f"WHERE {quote(RAW_PREFIX + 'batch_id')} IN ({batch_list})), "
+        f"l1 AS (SELECT {', '.join(level1)} FROM l0 src), "
         f"l2 AS (SELECT *, {values} FROM l1) "
         f"SELECT *, {typed} FROM l2"
     )
