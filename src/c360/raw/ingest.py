@@ -47,14 +47,12 @@ class SourceSummary:
     rejected: int = 0
     bytes: int = 0
     seconds: float = 0.0
-    records: list[BatchRecord] = field(default_factory=list)
     error: str | None = None
 
     def add(self, record: BatchRecord | None) -> None:
         if record is None:
             self.skipped += 1
             return
-        self.records.append(record)
         self.batches += 1
         self.rows += record.rows
         self.rejected += record.rejected

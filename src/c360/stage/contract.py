@@ -126,11 +126,6 @@ def _parse(text: str, name: str, origin: str) -> Contract:
     return contract.model_copy(update={"name": name, "origin": origin})
 
 
-def builtin_names() -> list[str]:
-    folder = resources.files("c360.stage.contracts")
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
 def load_contract(name: str, project_root: Path) -> Contract | None:
     """The project's ``contracts/<name>.toml`` if present, else the built-in one, else ``None``."""
     own = project_root / "contracts" / f"{name}.toml"
