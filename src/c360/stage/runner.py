@@ -217,22 +217,36 @@ def _stage_source(
         ).fetchall()
     }
     for batch, raw_rows in pending.items():
-        total, staged, quarantined, _ = counts.get(batch, (0, 0, 0, 0))
-        if total != raw_rows or staged + quarantined != raw_rows:
+        total = counts.get(batch, (0, 0, 0, 0))[0]
+        if total != raw_rows:
             raise ReconciliationError(
-                f"stage of {name} batch {batch}: raw has {raw_rows} rows but stage {staged} + quarantine "
-                f"{quarantined} = {staged + quarantined}; nothing of it was committed",
-                hint="this is a bug in c360: please report it with the batch",
+                f"stage of {name} batch {batch}: the manifest says {raw_rows} raw rows but raw.{name} holds "
+                f"{total}; nothing of it was committed",
+                hint="the raw zone and its manifest disagree: run `c360 ingest` (it repairs the manifest)",
             )
-    properties = {STAGE_PROPERTY: json.dumps({"batches": sorted(pending)})}
     run = uuid.uuid4().hex[:12]
-    quarantine = _quarantine_select(name, raw_types, list(pending))
-    _commit_query(con, catalog, f"quarantine.{name}", quarantine, properties, run)
-    _commit_query(
-        con, catalog, f"stage.{name}", _stage_select(contract, _extras(contract, raw_types)), properties, run
+    quarantined = _write_query(
+        con, catalog, f"quarantine.{name}", _quarantine_select(name, raw_types, list(pending)), run
     )
-    for table in contract.tables:
-        _commit_query(con, catalog, f"stage.{table.name}", _exploded_select(contract, table), properties, run)
+    staged = _write_query(
+        con, catalog, f"stage.{name}", _stage_select(contract, _extras(contract, raw_types)), run
+    )
+    # What was written, not only what was counted, must add up before anything is committed.
+    if staged.rows + quarantined.rows != sum(pending.values()):
+        for output in (staged, quarantined):
+            output.path.unlink(missing_ok=True)
+        raise ReconciliationError(
+            f"stage of {name}: raw has {sum(pending.values())} rows but {staged.rows} were staged and "
+            f"{quarantined.rows} quarantined; nothing was committed",
+            hint="this is a bug in c360: please report it with the batches",
+        )
+    exploded = [
+        _write_query(con, catalog, f"stage.{table.name}", _exploded_select(contract, table), run)
+        for table in contract.tables
+    ]
+    _commit_written(
+        [quarantined, staged, *exploded], {STAGE_PROPERTY: json.dumps({"batches": sorted(pending)})}
+    )
     messages = {b: f"column(s) {', '.join(cols)} missing from this batch" for b, cols in missing.items()}
     _record(catalog, name, {b: counts.get(b, (0, 0, 0, 0)) for b in pending}, messages, summary)
     con.close()
@@ -417,31 +431,42 @@ def _exploded_select(contract: Contract, table: ExplodedTable) -> str:
     )
 
 
-def _commit_query(
-    con: duckdb.DuckDBPyConnection,
-    catalog: SqlCatalog,
-    table_name: str,
-    select: str,
-    properties: dict[str, str],
-    run: str,
-) -> None:
+@dataclass
+class _Written:
+    """One stage output written as Parquet, not committed yet."""
+
+    table_name: str
+    table: Table
+    path: Path
+    schema: pa.Schema
+    rows: int
+
+
+def _write_query(
+    con: duckdb.DuckDBPyConnection, catalog: SqlCatalog, table_name: str, select: str, run: str
+) -> _Written:
     schema = con.sql(f"{select} LIMIT 0").to_arrow_table().schema
     table: Table = ensure_table(catalog, table_name, schema)
     data_dir = Path(table.location().removeprefix("file://")) / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f"c360-{run}.parquet"
     written = con.execute(f"COPY ({select}) TO {literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
-    if int(written.fetchone()[0]) == 0:
-        path.unlink(missing_ok=True)
-        return
-    try:
-        commit_parquet(table, [path], schema, properties)
-    except Exception as exc:
-        path.unlink(missing_ok=True)
-        raise C360Error(
-            f"cannot add this batch to {table_name}: {exc}",
-            hint="a column changed type incompatibly; the batch was not staged (fix the contract or source)",
-        ) from exc
+    return _Written(table_name, table, path, schema, int(written.fetchone()[0]))
+
+
+def _commit_written(outputs: list[_Written], properties: dict[str, str]) -> None:
+    for output in outputs:
+        if output.rows == 0:
+            output.path.unlink(missing_ok=True)
+            continue
+        try:
+            commit_parquet(output.table, [output.path], output.schema, properties)
+        except Exception as exc:
+            output.path.unlink(missing_ok=True)
+            raise C360Error(
+                f"cannot add this batch to {output.table_name}: {exc}",
+                hint="a column changed type incompatibly; the batch was not staged (fix contract or source)",
+            ) from exc
 
 
 def _record(
