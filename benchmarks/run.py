@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import Figure, machine_note, save
 
 FILE_KINDS = ("delimited", "fixed_width", "json_lines")
-ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build")
+ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build", "stream")
 
 
 def main() -> None:
@@ -63,6 +63,10 @@ def main() -> None:
                 from benchmarks.build import run_build
 
                 figures += run_build(args.customers, work, args.repeat)
+            elif name == "stream":
+                from benchmarks.stream import run_stream
+
+                figures += run_stream(work, args.repeat)
     print_table(figures)
     print(f"saved to {save(figures)}")
 

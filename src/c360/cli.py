@@ -6,6 +6,7 @@ Heavy libraries (pyiceberg, DuckDB, pyarrow) are imported inside the verbs, so t
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -151,6 +152,49 @@ def runs_command(directory: Path, limit: int) -> None:
     from c360.pipeline import list_runs
 
     print_arrow(list_runs(load_project(directory), limit), "table", limit)
+
+
+@cli.group("stream")
+def stream_group() -> None:
+    """The real-time clickstream: replay recorded events through the bot and flood detectors."""
+
+
+@stream_group.command("replay")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds of event time per second of wall time; 0 = as fast as possible.",
+)
+def stream_replay(path: Path, speed: float) -> None:
+    """Feed a recorded clickstream (a REES46 CSV or a folder of them) through the detectors."""
+    from c360.console import print_alert, print_replay_summary
+    from c360.stream.replay import replay
+
+    print_replay_summary(replay(path, speed=speed, on_alert=print_alert))
+
+
+@stream_group.command("evaluate")
+@click.option(
+    "--sim",
+    "sim_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A directory written by `c360 simulate` (its clickstream and _truth/attacks.csv).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def stream_evaluate(sim_dir: Path, fmt: str) -> None:
+    """Score detection against the simulator's labelled attack episodes."""
+    from c360.console import print_evaluation
+    from c360.stream.evaluate import evaluate_simulation
+
+    report = evaluate_simulation(sim_dir)
+    if fmt == "json":
+        click.echo(json.dumps(report, default=str))
+    else:
+        print_evaluation(report)
 
 
 @cli.command("build")

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from c360.raw.ingest import IngestResult
     from c360.raw.manifest import BatchRecord
     from c360.stage.runner import StageResult
+    from c360.stream.processor import Alert
+    from c360.stream.replay import ReplayResult
 
 # Piped output (logs, CI) is not wrapped at 80 columns: tables stay readable in a log file.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -276,6 +278,54 @@ def simulate_with_progress(customers: int, seed: int, target: Path) -> None:
         f"{customers:,} customers simulated into {target} in {summary.seconds:.1f} s "
         f"(ground truth in {target / '_truth'})"
     )
+
+
+def print_alert(alert: Alert) -> None:
+    color = {"high": "red", "medium": "yellow"}.get(alert.severity, "white")
+    out.print(
+        f"[{color}]{alert.severity:<6}[/{color}] {alert.detected_at_event_time:%Y-%m-%d %H:%M:%S} "
+        f"{alert.detector:<18} {alert.key_type}={alert.key_value} ({alert.count} in window)"
+    )
+
+
+def print_replay_summary(result: ReplayResult) -> None:
+    counts = result.counts
+    out.print(
+        f"{counts.events:,} events in {result.seconds:.2f} s ({result.events_per_second:,.0f} events/s): "
+        f"{counts.alerts:,} alerts, {counts.suppressed:,} repeats suppressed by the cooldown, "
+        f"{counts.late:,} late events dropped, {counts.out_of_order:,} out of order kept"
+    )
+    if result.rejects.counts:
+        reasons = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(result.rejects.counts.items()))
+        out.print(f"rejected events: {reasons}")
+
+
+def print_evaluation(report: dict[str, object]) -> None:
+    table = Table(
+        title="Detection against the simulator's labelled attacks",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in (
+        "precision",
+        "strict_precision",
+        "recall",
+        "median_seconds_to_detect",
+        "episodes",
+        "detected",
+        "alerts",
+        "events",
+        "late_dropped",
+        "events_per_second",
+    ):
+        value = report.get(key)
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else f"{value}")
+    out.print(table)
+    if report.get("missed"):
+        out.print(f"missed episodes: {report['missed']}")
 
 
 def print_profile(profile: dict[str, object]) -> None:

@@ -121,6 +121,7 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
         build_with_progress,
         ingest_with_progress,
         out,
+        print_evaluation,
         print_profile,
         simulate_with_progress,
         stage_with_progress,
@@ -128,6 +129,7 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
     from c360.simulate.clock import NOW_US
     from c360.simulate.crm_server import ChaosSettings, CrmApiServer
     from c360.simulate.transactions_db import create_schema, read_account_ids, write_transactions
+    from c360.stream.evaluate import evaluate_simulation
 
     started = time.perf_counter()
     directory = directory.resolve()
@@ -174,6 +176,9 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
 
     out.rule("6. one customer, 360 degrees")
     print_profile(sample_profile(project))
+
+    out.rule("7. the clickstream through the bot and flood detectors, scored against the injected attacks")
+    print_evaluation(evaluate_simulation(sources))
 
     out.rule("done")
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s; the project is {directory}")
