@@ -154,6 +154,74 @@ def runs_command(directory: Path, limit: int) -> None:
     print_arrow(list_runs(load_project(directory), limit), "table", limit)
 
 
+@cli.command("publish")
+@project_dir_option
+def publish_command(directory: Path) -> None:
+    """Publish the latest customer_360 and every identifier to the profile store (c360 run does it too)."""
+    from c360.config import load_project
+    from c360.serve.store import publish
+
+    result = publish(load_project(directory))
+    click.echo(
+        f"published version {result.version}: {result.customers:,} customers, {result.identifiers:,} "
+        f"identifiers (snapshot {result.snapshot_date}) in {result.seconds:.1f} s"
+    )
+
+
+@cli.command("serve")
+@project_dir_option
+@click.option("--host", default=None, help="Default: serve.host in c360.toml (127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: serve.port (8360).")
+def serve_command(directory: Path, host: str | None, port: int | None) -> None:
+    """Serve profiles, search, SQL and segments over HTTP (API docs at /docs)."""
+    from c360.config import load_project, role_table
+    from c360.serve.app import serve
+
+    project = load_project(directory)
+    settings = project.settings.serve
+    serve(
+        project,
+        host=host or settings.host,
+        port=port or settings.port,
+        roles=role_table(settings),
+        segments=project.settings.segments,
+        sql_timeout_seconds=settings.sql_timeout_seconds,
+    )
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """API keys: each has a role that decides PII access and SQL (see [serve.roles] in c360.toml)."""
+
+
+@keys_group.command("create")
+@click.option("--role", required=True, help="admin, analyst, app, or a role of [serve.roles].")
+@project_dir_option
+def keys_create(role: str, directory: Path) -> None:
+    """Create an API key; it is printed once and stored only as a salted hash."""
+    from c360.config import load_project, role_table
+    from c360.serve.auth import create_key
+
+    project = load_project(directory)
+    click.echo(create_key(project, role, role_table(project.settings.serve)))
+    click.echo("keep it now: it cannot be shown again", err=True)
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@project_dir_option
+def keys_revoke(key_id: str, directory: Path) -> None:
+    """Revoke the key whose id is KEY_ID (the part after c360_ in the key)."""
+    from c360.config import load_project
+    from c360.errors import C360Error
+    from c360.serve.auth import revoke_key
+    from c360.serve.store import store_path
+
+    if not revoke_key(store_path(load_project(directory)), key_id):
+        raise C360Error(f"no key with id {key_id}", hint="the id is the part between c360_ and the next _")
+    click.echo(f"revoked {key_id}")
+
+
 @cli.group("stream")
 def stream_group() -> None:
     """The real-time clickstream: replay recorded events through the bot and flood detectors."""

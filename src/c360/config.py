@@ -122,9 +122,34 @@ SourceSettings = Annotated[
 ]
 
 
+class RoleSettings(_Strict):
+    pii: bool = Field(False, description="Sees names, e-mails, phones, birth dates, addresses unmasked.")
+    sql: bool = Field(False, description="May use POST /v1/sql.")
+
+
+class ServeSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8360, ge=1, le=65535)
+    sql_timeout_seconds: float = Field(10.0, gt=0)
+    roles: dict[str, RoleSettings] | None = Field(
+        None, description="API roles; default: admin (pii, sql), analyst (sql), app (pii)."
+    )
+
+
+def role_table(serve: ServeSettings) -> dict[str, dict[str, bool]] | None:
+    """The roles as the serving layer takes them (None: its defaults)."""
+    if serve.roles is None:
+        return None
+    return {name: role.model_dump() for name, role in serve.roles.items()}
+
+
 class Settings(_Strict):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    segments: dict[str, str] = Field(
+        default_factory=dict, description="Saved customer segments: name = SQL predicate over customer_360."
+    )
 
     @field_validator("sources")
     @classmethod

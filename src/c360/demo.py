@@ -126,6 +126,7 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
         simulate_with_progress,
         stage_with_progress,
     )
+    from c360.serve.store import publish
     from c360.simulate.clock import NOW_US
     from c360.simulate.crm_server import ChaosSettings, CrmApiServer
     from c360.simulate.transactions_db import create_schema, read_account_ids, write_transactions
@@ -171,8 +172,13 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
     out.rule("4. stage: type and validate every batch against its contract")
     stage_with_progress(project, None)
 
-    out.rule("5. build the customer dimensions and customer_360")
+    out.rule("5. build the customer dimensions and customer_360, and publish them to the profile store")
     build_with_progress(project, None)
+    published = publish(project)
+    out.print(
+        f"profile store version {published.version}: {published.customers:,} customers, "
+        f"{published.identifiers:,} identifiers; serve them with `c360 serve --dir {directory}`"
+    )
 
     out.rule("6. one customer, 360 degrees")
     print_profile(sample_profile(project))

@@ -1,8 +1,9 @@
 """``c360 run``: every step in order under one lake lock, each run recorded in ``ops.runs``.
 
 The steps are the zones of the data flow: ingest (sources → raw), stage (raw → stage and
-quarantine), build (stage → analytics). A failed step stops the run with its error; since every
-step commits batch by batch and skips what is done, the next run resumes where this one stopped.
+quarantine), build (stage → analytics), publish (analytics → the profile store). A failed step
+stops the run with its error; since every step commits batch by batch and skips what is done, the
+next run resumes where this one stopped.
 """
 
 from __future__ import annotations
@@ -89,7 +90,22 @@ def _build(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
     return result.rows, f"{len(result.runs)} models{skipped}"
 
 
-STEPS: list[tuple[str, Step]] = [("ingest", _ingest), ("stage", _stage), ("build", _build)]
+def _publish(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
+    from c360.lake.tables import load_table
+    from c360.serve.store import publish
+
+    if load_table(catalog, "analytics.customer_360") is None:
+        return 0, "nothing to publish yet (no analytics.customer_360)"
+    result = publish(project)
+    return result.customers, f"version {result.version}: {result.identifiers} identifiers"
+
+
+STEPS: list[tuple[str, Step]] = [
+    ("ingest", _ingest),
+    ("stage", _stage),
+    ("build", _build),
+    ("publish", _publish),
+]
 
 
 def _event(

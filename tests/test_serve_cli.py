@@ -1,0 +1,68 @@
+"""The serving commands as a user runs them: publish, keys, serve."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from c360.demo import run_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("serve") / "project"
+    run_demo(directory, customers=600, seed=4)
+    return directory
+
+
+def c360(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "c360", *args], capture_output=True, text=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_publish_keys_and_serve(demo: Path) -> None:
+    published = c360("publish", "--dir", str(demo))
+    assert published.returncode == 0 and "published version 2" in published.stdout
+    created = c360("keys", "create", "--role", "admin", "--dir", str(demo))
+    assert created.returncode == 0 and "cannot be shown again" in created.stderr
+    key = created.stdout.strip()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "c360", "serve", "--dir", str(demo), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        profile = httpx.get(f"{base}/v1/customers/5000", headers={"Authorization": f"Bearer {key}"})
+        assert profile.status_code == 200 and profile.json()["customer_id"] == 5000
+        assert httpx.get(f"{base}/v1/customers/5000").status_code == 401
+        key_id = key.split("_")[1]
+        assert c360("keys", "revoke", key_id, "--dir", str(demo)).returncode == 0
+        assert c360("keys", "revoke", key_id, "--dir", str(demo)).returncode == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_unknown_role_is_refused(demo: Path) -> None:
+    result = c360("keys", "create", "--role", "root", "--dir", str(demo))
+    assert result.returncode != 0 and "root" in result.stderr
