@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import Figure, machine_note, save
 
 FILE_KINDS = ("delimited", "fixed_width", "json_lines")
-ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build", "stream")
+ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build", "stream", "serve")
 
 
 def main() -> None:
@@ -67,6 +67,10 @@ def main() -> None:
                 from benchmarks.stream import run_stream
 
                 figures += run_stream(work, args.repeat)
+            elif name == "serve":
+                from benchmarks.serve import run_serve
+
+                figures += run_serve(args.customers[0], work, args.repeat)
     print_table(figures)
     print(f"saved to {save(figures)}")
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from c360.errors import C360Error
@@ -41,8 +41,12 @@ class SqlRequest(BaseModel):
     limit: int = Field(1000, ge=1, le=MAX_SQL_ROWS, description="Rows returned at most.")
 
 
-def authenticate(request: Request) -> Principal:
-    """The caller of a ``/v1`` route, from ``Authorization: Bearer <key>`` or ``X-API-Key``."""
+async def authenticate(request: Request) -> Principal:
+    """The caller of a ``/v1`` route, from ``Authorization: Bearer <key>`` or ``X-API-Key``.
+
+    Async because verified keys are cached: the check is cheap, and running it on the event loop
+    spares every request a trip through the thread pool.
+    """
     header = request.headers.get("authorization", "")
     presented = header[7:].strip() if header.lower().startswith("bearer ") else None
     presented = presented or request.headers.get("x-api-key")
@@ -189,14 +193,20 @@ def create_app(
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/customers/{customer_id}", tags=["profiles"])
-    def get_customer(customer_id: int, request: Request, principal: Caller) -> dict[str, Any]:
-        """The customer's profile: every customer_360 column of the published snapshot."""
-        profile = stored(store.get, customer_id)
-        if profile is None:
+    async def get_customer(customer_id: int, request: Request, principal: Caller) -> Response:
+        """The customer's profile: every customer_360 column of the published snapshot.
+
+        The hot path: one indexed SQLite read on the event loop, and for roles that see PII the
+        stored JSON goes out as it is, without being decoded and encoded again.
+        """
+        document = stored(store.get_json, customer_id)
+        if document is None:
             request.state.rows = 0
             raise HTTPException(404, f"no customer {customer_id}")
         request.state.rows = 1
-        return shown(principal, profile)
+        if principal.role.pii:
+            return Response(document, media_type="application/json")
+        return JSONResponse(shown(principal, json.loads(document)))
 
     @app.get("/v1/customers", tags=["profiles"])
     def find_customers(

@@ -451,12 +451,14 @@ class ProfileStore:
             "customers": count,
         }
 
-    def get(self, customer_id: int) -> dict[str, Any] | None:
+    def get_json(self, customer_id: int) -> str | None:
+        """The stored profile document of ``customer_id``, as JSON text."""
         with self.read() as (con, version):
             row = con.execute(
                 f"SELECT data FROM profiles_v{version} WHERE customer_id = ?", (customer_id,)
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return row[0] if row else None
+
 
     def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
         """Profiles of every customer the identifier maps to (an e-mail may be shared)."""
