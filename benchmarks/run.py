@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import Figure, machine_note, save
 
 FILE_KINDS = ("delimited", "fixed_width", "json_lines")
-ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build", "stream", "serve")
+ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build", "stream", "serve", "kpi")
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
         "--json-rows", type=int, default=500_000, help="records for the nested JSON benchmark"
     )
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--events", type=int, nargs="+", default=[10_000_000], help="click events for kpi")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
     args = parser.parse_args()
     names = args.names or list(ALL)
@@ -71,6 +72,10 @@ def main() -> None:
                 from benchmarks.serve import run_serve
 
                 figures += run_serve(args.customers[0], work, args.repeat)
+            elif name == "kpi":
+                from benchmarks.kpi import run_kpi
+
+                figures += run_kpi(args.events, work, args.repeat)
     print_table(figures)
     print(f"saved to {save(figures)}")
 

@@ -73,11 +73,14 @@ def test_killed_build_then_rerun_equals_an_uninterrupted_build(demo: Path) -> No
     stop = threading.Event()
 
     def reader() -> None:
+        # New data can add a snapshot date (a new partition of the history): every partition a
+        # reader sees must hold every customer.
         while not stop.is_set():
             rows = run_query(
-                open_catalog(load_project(demo)), "SELECT count(*) AS n FROM analytics.customer_360"
+                open_catalog(load_project(demo)),
+                "SELECT snapshot_date, count(*) AS n FROM analytics.customer_360 GROUP BY snapshot_date",
             )
-            seen.append(rows.to_pylist()[0]["n"])
+            seen.extend(row["n"] for row in rows.to_pylist())
 
     watcher = threading.Thread(target=reader)
     watcher.start()
