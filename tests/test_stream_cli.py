@@ -43,3 +43,23 @@ def test_replay_reports_alerts_and_rejects(sim: Path) -> None:
 def test_evaluate_needs_a_simulation(tmp_path: Path) -> None:
     result = c360("stream", "evaluate", "--sim", str(tmp_path))
     assert result.returncode == 1 and "attacks.csv not found" in result.stderr
+
+
+def test_replay_sends_alerts_to_a_file_and_the_lake_once(sim: Path, tmp_path: Path) -> None:
+    from c360.config import load_project
+    from c360.lake.catalog import open_catalog
+    from c360.lake.query import run_query
+
+    assert c360("init", str(tmp_path / "p")).returncode == 0
+    alerts_file = tmp_path / "alerts.jsonl"
+    args = ["stream", "replay", str(sim / "clickstream"), "--store", "--dir", str(tmp_path / "p")]
+    first = c360(*args, "--alerts-file", str(alerts_file))
+    assert first.returncode == 0, first.stderr
+    lines = [json.loads(line) for line in alerts_file.read_text().splitlines()]
+    stored = run_query(
+        open_catalog(load_project(tmp_path / "p")), "SELECT count(*) AS n FROM analytics.stream_alerts"
+    ).to_pylist()
+    assert stored == [{"n": len(lines)}] and len(lines) > 0
+    assert {"detector", "key_type", "key_value", "severity"} <= set(lines[0])
+    again = c360(*args)
+    assert f"stored 0 new alerts in analytics.stream_alerts ({len(lines):,} already stored)" in again.stdout

@@ -236,12 +236,35 @@ def stream_group() -> None:
     show_default=True,
     help="Seconds of event time per second of wall time; 0 = as fast as possible.",
 )
-def stream_replay(path: Path, speed: float) -> None:
+@click.option(
+    "--alerts-file", type=click.Path(dir_okay=False, path_type=Path), help="Append alerts as JSON lines."
+)
+@click.option("--webhook", help="POST each micro-batch of alerts as a JSON array to this URL.")
+@click.option(
+    "--store", is_flag=True, help="Store alerts in the lake table analytics.stream_alerts (needs --dir)."
+)
+@project_dir_option
+def stream_replay(
+    path: Path, speed: float, alerts_file: Path | None, webhook: str | None, store: bool, directory: Path
+) -> None:
     """Feed a recorded clickstream (a REES46 CSV or a folder of them) through the detectors."""
-    from c360.console import print_alert, print_replay_summary
+    from c360.console import print_alert, print_replay_summary, print_sink_summary
     from c360.stream.replay import replay
+    from c360.stream.sinks import FileSink, WebhookSink
 
-    print_replay_summary(replay(path, speed=speed, on_alert=print_alert))
+    sinks: list = []
+    if alerts_file is not None:
+        sinks.append(FileSink(alerts_file))
+    if webhook is not None:
+        sinks.append(WebhookSink(webhook))
+    if store:
+        from c360.config import load_project
+        from c360.lake.catalog import open_catalog
+        from c360.stream.alerts import AlertStore
+
+        sinks.append(AlertStore(open_catalog(load_project(directory))))
+    print_replay_summary(replay(path, speed=speed, on_alert=print_alert, sinks=sinks or None))
+    print_sink_summary(sinks)
 
 
 @stream_group.command("evaluate")

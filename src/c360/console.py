@@ -300,6 +300,23 @@ def print_replay_summary(result: ReplayResult) -> None:
         out.print(f"rejected events: {reasons}")
 
 
+def print_sink_summary(sinks: list[object]) -> None:
+    """What each alert sink did: delivered, failed, stored, already stored."""
+    from c360.stream.alerts import AlertStore
+    from c360.stream.sinks import FileSink, WebhookSink
+
+    for sink in sinks:
+        if isinstance(sink, FileSink):
+            out.print(f"alerts file: {sink.written:,} alerts appended")
+        elif isinstance(sink, WebhookSink):
+            out.print(f"webhook: {sink.delivered:,} alerts delivered, {sink.failures:,} batches failed")
+        elif isinstance(sink, AlertStore):
+            out.print(
+                f"stored {sink.written:,} new alerts in analytics.stream_alerts "
+                f"({sink.skipped:,} already stored)"
+            )
+
+
 def print_evaluation(report: dict[str, object]) -> None:
     table = Table(
         title="Detection against the simulator's labelled attacks",

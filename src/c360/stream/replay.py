@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from c360.errors import C360Error
 from c360.stream.events import US_PER_SECOND, Rejects, Validated, read_events
 from c360.stream.processor import Alert, Counts, StreamProcessor
 from c360.stream.settings import StreamSettings
+from c360.stream.sinks import Sink, fan_out
 
 
 @dataclass
@@ -55,10 +56,12 @@ def replay(
     settings: StreamSettings | None = None,
     batch_events: int = 65_536,
     on_alert: Callable[[Alert], None] | None = None,
+    sinks: Sequence[Sink] | None = None,
 ) -> ReplayResult:
     """Feed ``path`` through a processor. ``speed`` 0 runs as fast as possible; ``speed`` X > 0 paces
     the stream at X seconds of event time per wall-clock second (micro-batches then hold at most
-    one second of event time)."""
+    one second of event time). ``sinks`` get each micro-batch's alerts in one ``send`` and are
+    closed when the replay ends, even by an error."""
     files = clickstream_files(path)
     processor = StreamProcessor(settings or StreamSettings())
     rejects = Rejects(keep_rows=False)
@@ -67,12 +70,19 @@ def replay(
     batches = micro_batches(read_events(files, rejects=rejects), batch_events)
     if speed > 0:
         batches = _paced(batches, speed)
-    for batch in batches:
-        raised = processor.process(batch)
-        alerts.extend(raised)
-        if on_alert is not None:
-            for alert in raised:
-                on_alert(alert)
+    fan = fan_out(sinks) if sinks is not None else None
+    try:
+        for batch in batches:
+            raised = processor.process(batch)
+            alerts.extend(raised)
+            if on_alert is not None:
+                for alert in raised:
+                    on_alert(alert)
+            if fan is not None:
+                fan.send(raised)
+    finally:
+        if fan is not None:
+            fan.close()
     return ReplayResult(alerts, processor.counts, rejects, time.perf_counter() - started, files)
 
 
