@@ -71,6 +71,7 @@ class Lander:
             if file_sha256(landed) != sha256:
                 raise OSError(f"{path} changed while it was being landed; run `c360 ingest` again")
             parsed = connector.parse(landed, batch_dir, batch_id)
+            schema = unified_schema(parsed.files) if parsed.files else None
             record = BatchRecord(
                 source=connector.name,
                 batch_id=batch_id,
@@ -81,7 +82,7 @@ class Lander:
                 sha256=sha256,
                 rows=parsed.rows,
                 rejected=parsed.rejected,
-                schema_fingerprint=schema_fingerprint(unified_schema(parsed.files)) if parsed.files else "",
+                schema_fingerprint=schema_fingerprint(schema) if schema is not None else "",
                 status="landed",
                 location=str(landed),
                 state="",
@@ -90,7 +91,7 @@ class Lander:
         except BaseException:
             shutil.rmtree(batch_dir, ignore_errors=True)
             raise
-        self._commit(record, parsed.files)
+        self._commit(record, parsed.files, schema)
         return record
 
     def land_rows(self, source: str, batch: RowBatch) -> BatchRecord | None:
@@ -127,7 +128,7 @@ class Lander:
         except BaseException:
             shutil.rmtree(batch_dir, ignore_errors=True)
             raise
-        self._commit(record, [data])
+        self._commit(record, [data], schema)
         return record
 
     def _new_batch_dir(self, source: str, batch_id: str) -> Path:
@@ -135,11 +136,11 @@ class Lander:
         batch_dir.mkdir(parents=True)
         return batch_dir
 
-    def _commit(self, record: BatchRecord, files: list[Path]) -> None:
+    def _commit(self, record: BatchRecord, files: list[Path], schema: pa.Schema | None) -> None:
+        """``schema``: the files' unified schema (None when there are no files)."""
         # No clean-up on failure from here on: the data commit may have happened, and only
         # recovery, reading the table's snapshots, can tell whether the batch directory is orphan.
-        if files:
-            schema = unified_schema(files)
+        if files and schema is not None:
             table = ensure_table(self.catalog, f"raw.{record.source}", schema)
             commit_parquet(table, files, schema, {BATCH_PROPERTY: record.to_json()})
         self.manifest.add([record])

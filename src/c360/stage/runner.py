@@ -27,6 +27,7 @@ from c360.raw.manifest import MANIFEST_TABLE
 from c360.sources.base import RAW_PREFIX
 from c360.stage.contract import Contract, ExplodedTable, load_contract
 from c360.stage.expressions import (
+    ColumnSql,
     column_sql,
     decoded,
     extracted_name,
@@ -205,9 +206,9 @@ def _stage_source(
         return
     register_table(con, raw_table, f"raw.{name}")
     raw_types = _describe(con, f"raw.{quote(name)}")
-    _build_checked(con, name, contract, raw_types, list(pending))
+    sqls = _build_checked(con, name, contract, raw_types, list(pending))
     missing = _missing_columns(con, contract)
-    _apply_rules(con, name, contract, missing)
+    _apply_rules(con, contract, sqls, missing)
     _mark_duplicates(con, catalog, name)
     counts = {
         b: (total, staged, total - staged, dups)
@@ -275,7 +276,8 @@ def _build_checked(
     contract: Contract,
     raw_types: dict[str, str],
     batches: list[str],
-) -> None:
+) -> dict[str, ColumnSql]:
+    """The view ``typed`` over the pending batches; returns each column's expressions."""
     paths = json_paths(contract.columns, raw_types)
     sqls = {c.name: column_sql(c, raw_types, paths) for c in contract.columns}
     extras = _extras(contract, raw_types)
@@ -308,6 +310,7 @@ def _build_checked(
         f"l2 AS (SELECT *, {values} FROM l1) "
         f"SELECT *, {typed} FROM l2"
     )
+    return sqls
 
 
 def _missing_columns(con: duckdb.DuckDBPyConnection, contract: Contract) -> dict[str, list[str]]:
@@ -328,7 +331,10 @@ def _missing_columns(con: duckdb.DuckDBPyConnection, contract: Contract) -> dict
 
 
 def _apply_rules(
-    con: duckdb.DuckDBPyConnection, name: str, contract: Contract, missing: dict[str, list[str]]
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    sqls: dict[str, ColumnSql],
+    missing: dict[str, list[str]],
 ) -> None:
     firsts: list[tuple[str, str, str, str]] = [("perr IS NOT NULL", "'unparseable'", "NULL", "ptext")]
     for batch, columns in missing.items():
@@ -338,8 +344,7 @@ def _apply_rules(
         firsts.append((f"b = {literal(batch)}", "'schema'", literal(columns[0]), message))
     labels: list[str] = []
     for column in contract.columns:
-        sql = column_sql(column, {})
-        for rule, condition in sql.violations:
+        for rule, condition in sqls[column.name].violations:
             value = f"CAST({raw_name(column)} AS VARCHAR)"
             firsts.append((condition, literal(rule), literal(column.name), value))
             labels.append(f"CASE WHEN {condition} THEN {literal(f'{rule}({column.name})')} END")
