@@ -71,31 +71,58 @@ def _serve(command: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _sample_identifiers(path: Path, version: int) -> tuple[str, str]:
+    """An e-mail of the identifier map and a customer's last name, to look up and search."""
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        email = con.execute(
+            f"SELECT value FROM identifiers_v{version} WHERE kind = 'email' LIMIT 1"
+        ).fetchone()[0]
+        profile = json.loads(con.execute(f"SELECT data FROM profiles_v{version} LIMIT 1").fetchone()[0])
+    finally:
+        con.close()
+    return email, profile["last_name"]
+
+
 def run_serve(customers: int, work: Path, repeat: int) -> list[Figure]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install wrk")
     from c360.config import load_project
     from c360.demo import run_demo
     from c360.serve.auth import create_key
+    from c360.serve.store import publish, store_path
 
     directory = work / f"serve-{customers}"
     run_demo(directory, customers, 9)
-    key = create_key(load_project(directory), "app")
+    project = load_project(directory)
+    published = publish(project)
+    key = create_key(project, "app")
+    email, last_name = _sample_identifiers(store_path(project), published.version)
     (work / "peer_app.py").write_text(PEER_APP)
-    results: dict[str, list[dict[str, float]]] = {"c360": [], "peer": []}
-    for name, command in (
-        ("c360", [sys.executable, "-m", "c360", "serve", "--dir", str(directory)]),
+    c360_routes = {
+        "by_id": "/v1/customers/5001",
+        "by_email": f"/v1/customers?email={email}",
+        "search": f"/v1/search?q={last_name[:-1]}&limit=10",
+    }
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in (*c360_routes, "peer")}
+    servers = (
+        ([sys.executable, "-m", "c360", "serve", "--dir", str(directory)], c360_routes),
         (
-            "peer",
             [sys.executable, "-m", "uvicorn", "peer_app:app", "--no-access-log", "--log-level", "warning"],
+            {"peer": "/v1/customers/5001"},
         ),
-    ):
+    )
+    for command, routes in servers:
         port = _free_port()
         process = _serve([*command, "--port", str(port)], work)
         try:
             _wait(f"http://127.0.0.1:{port}/docs")
-            for _ in range(repeat):
-                results[name].append(_wrk(f"http://127.0.0.1:{port}/v1/customers/5001", key))
+            for route, path in routes.items():
+                for _ in range(repeat):
+                    results[route].append(_wrk(f"http://127.0.0.1:{port}{path}", key))
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -105,8 +132,18 @@ def run_serve(customers: int, work: Path, repeat: int) -> list[Figure]:
         return values[len(values) // 2]
 
     size = f"{customers:,} customers, wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s"
-    figures = []
-    for name, label in (("c360", "serve.profile"), ("peer", "serve.bare_fastapi")):
+    figures = [
+        Figure(
+            "serve.publish",
+            f"{published.customers:,} profiles, {published.identifiers:,} identifiers",
+            "seconds",
+            published.seconds,
+            "s",
+            "target ≤ 60 s for 1M profiles",
+        )
+    ]
+    labels = {"by_id": "serve.lookup_id", "by_email": "serve.lookup_email", "search": "serve.search"}
+    for name, label in (*labels.items(), ("peer", "serve.bare_fastapi")):
         figures += [
             Figure(label, size, "requests_per_s", median(name, "rps"), "req/s"),
             Figure(label, size, "p50", median(name, "50%"), "ms"),
@@ -114,10 +151,10 @@ def run_serve(customers: int, work: Path, repeat: int) -> list[Figure]:
         ]
     figures.append(
         Figure(
-            "serve.profile",
+            "serve.lookup_id",
             size,
             "rps_ratio_to_bare",
-            median("c360", "rps") / median("peer", "rps"),
+            median("by_id", "rps") / median("peer", "rps"),
             "x",
             "c360 profile lookup / constant endpoint",
         )
