@@ -248,7 +248,7 @@ def _stage_source(
     _commit_written(
         [quarantined, staged, *exploded], {STAGE_PROPERTY: json.dumps({"batches": sorted(pending)})}
     )
-    messages = {b: f"column(s) {', '.join(cols)} missing from this batch" for b, cols in missing.items()}
+    messages = {b: missing_columns_message(cols) for b, cols in missing.items()}
     _record(catalog, name, {b: counts.get(b, (0, 0, 0, 0)) for b in pending}, messages, summary)
     con.close()
 
@@ -330,6 +330,11 @@ def _missing_columns(con: duckdb.DuckDBPyConnection, contract: Contract) -> dict
     return missing
 
 
+def missing_columns_message(columns: list[str]) -> str:
+    """Why a batch was quarantined whole: in stage.batches and on each of its quarantine rows."""
+    return f"column(s) {', '.join(columns)} missing from this batch: renamed or dropped at the source?"
+
+
 def _apply_rules(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
@@ -338,9 +343,7 @@ def _apply_rules(
 ) -> None:
     firsts: list[tuple[str, str, str, str]] = [("perr IS NOT NULL", "'unparseable'", "NULL", "ptext")]
     for batch, columns in missing.items():
-        message = literal(
-            f"column(s) {', '.join(columns)} missing from this batch: renamed or dropped at the source?"
-        )
+        message = literal(missing_columns_message(columns))
         firsts.append((f"b = {literal(batch)}", "'schema'", literal(columns[0]), message))
     labels: list[str] = []
     for column in contract.columns:
