@@ -6,27 +6,37 @@ Heavy libraries (pyiceberg, DuckDB, pyarrow) are imported inside the verbs, so t
 
 from __future__ import annotations
 
-import json
+import importlib
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
 from c360 import __version__
-
-FORMATS = click.Choice(["table", "csv", "json"])
-project_dir_option = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The project directory (the one holding c360.toml).",
-)
+from c360.commands.options import FORMATS, project_dir_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose bigger sub-groups live in ``c360.commands.<name>`` and load only when used,
+    so that ``c360 --help`` stays fast and each area keeps its verbs in its own module."""
+
+    lazy: ClassVar[dict[str, str]] = {
+        "stream": "c360.commands.stream:stream_group",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attribute = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="c360")
 def cli() -> None:
     """c360: a Customer 360 platform on one machine.
@@ -220,72 +230,6 @@ def keys_revoke(key_id: str, directory: Path) -> None:
     if not revoke_key(store_path(load_project(directory)), key_id):
         raise C360Error(f"no key with id {key_id}", hint="the id is the part between c360_ and the next _")
     click.echo(f"revoked {key_id}")
-
-
-@cli.group("stream")
-def stream_group() -> None:
-    """The real-time clickstream: replay recorded events through the bot and flood detectors."""
-
-
-@stream_group.command("replay")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds of event time per second of wall time; 0 = as fast as possible.",
-)
-@click.option(
-    "--alerts-file", type=click.Path(dir_okay=False, path_type=Path), help="Append alerts as JSON lines."
-)
-@click.option("--webhook", help="POST each micro-batch of alerts as a JSON array to this URL.")
-@click.option(
-    "--store", is_flag=True, help="Store alerts in the lake table analytics.stream_alerts (needs --dir)."
-)
-@project_dir_option
-def stream_replay(
-    path: Path, speed: float, alerts_file: Path | None, webhook: str | None, store: bool, directory: Path
-) -> None:
-    """Feed a recorded clickstream (a REES46 CSV or a folder of them) through the detectors."""
-    from c360.console import print_alert, print_replay_summary, print_sink_summary
-    from c360.stream.replay import replay
-    from c360.stream.sinks import FileSink, WebhookSink
-
-    sinks: list = []
-    if alerts_file is not None:
-        sinks.append(FileSink(alerts_file))
-    if webhook is not None:
-        sinks.append(WebhookSink(webhook))
-    if store:
-        from c360.config import load_project
-        from c360.lake.catalog import open_catalog
-        from c360.stream.alerts import AlertStore
-
-        sinks.append(AlertStore(open_catalog(load_project(directory))))
-    print_replay_summary(replay(path, speed=speed, on_alert=print_alert, sinks=sinks or None))
-    print_sink_summary(sinks)
-
-
-@stream_group.command("evaluate")
-@click.option(
-    "--sim",
-    "sim_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="A directory written by `c360 simulate` (its clickstream and _truth/attacks.csv).",
-)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def stream_evaluate(sim_dir: Path, fmt: str) -> None:
-    """Score detection against the simulator's labelled attack episodes."""
-    from c360.console import print_evaluation
-    from c360.stream.evaluate import evaluate_simulation
-
-    report = evaluate_simulation(sim_dir)
-    if fmt == "json":
-        click.echo(json.dumps(report, default=str))
-    else:
-        print_evaluation(report)
 
 
 @cli.command("build")

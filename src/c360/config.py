@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from c360.errors import ConfigError
+from c360.stream.settings import StreamSettings
 
 CONFIG_FILE = "c360.toml"
 SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -150,6 +151,7 @@ class Settings(_Strict):
     segments: dict[str, str] = Field(
         default_factory=dict, description="Saved customer segments: name = SQL predicate over customer_360."
     )
+    stream: StreamSettings = Field(default_factory=StreamSettings)
 
     @field_validator("sources")
     @classmethod

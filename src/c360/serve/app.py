@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from c360.errors import C360Error
 from c360.serve.auth import AuditLog, KeyChecker, Principal, parse_roles
+from c360.serve.deps import Caller, SqlCaller
 from c360.serve.metrics import Metrics
 from c360.serve.pii import PROFILE_TABLE, mask_row, pii_columns_by_table
 from c360.serve.sql import ArrowCache, SqlForbidden, SqlRefused, SqlTimeout, check_sql, run_sql
@@ -41,38 +42,6 @@ class SqlRequest(BaseModel):
     limit: int = Field(1000, ge=1, le=MAX_SQL_ROWS, description="Rows returned at most.")
 
 
-async def authenticate(request: Request) -> Principal:
-    """The caller of a ``/v1`` route, from ``Authorization: Bearer <key>`` or ``X-API-Key``.
-
-    Async because verified keys are cached: the check is cheap, and running it on the event loop
-    spares every request a trip through the thread pool.
-    """
-    header = request.headers.get("authorization", "")
-    presented = header[7:].strip() if header.lower().startswith("bearer ") else None
-    presented = presented or request.headers.get("x-api-key")
-    if not presented:
-        raise HTTPException(
-            401,
-            "an API key is required (Authorization: Bearer <key> or X-API-Key)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    principal = request.app.state.keys.check(presented)
-    if principal is None:
-        raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    request.state.principal = principal
-    return principal
-
-
-Caller = Annotated[Principal, Depends(authenticate)]
-
-
-def sql_allowed(principal: Caller) -> Principal:
-    if not principal.role.sql:
-        raise HTTPException(403, f"role '{principal.role.name}' may not run SQL")
-    return principal
-
-
-SqlCaller = Annotated[Principal, Depends(sql_allowed)]
 OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 
 
@@ -166,6 +135,8 @@ def create_app(
     app.state.keys = keys
     app.state.audit = audit
     app.state.metrics = metrics
+    app.state.project = project
+    app.state.catalog = catalog
     app.add_middleware(_Instrumentation, metrics=metrics, audit=audit)
 
     def shown(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:

@@ -459,7 +459,6 @@ class ProfileStore:
             ).fetchone()
         return row[0] if row else None
 
-
     def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
         """Profiles of every customer the identifier maps to (an e-mail may be shared)."""
         if kind == "email":
