@@ -24,6 +24,7 @@ class LazyGroup(click.Group):
 
     lazy: ClassVar[dict[str, str]] = {
         "stream": "c360.commands.stream:stream_group",
+        "report": "c360.commands.report:report_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

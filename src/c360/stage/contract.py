@@ -19,6 +19,9 @@ SNAKE = re.compile(r"[a-z][a-z0-9_]*")
 TYPES = re.compile(r"bigint|integer|double|boolean|varchar|date|timestamp|json|decimal\(\d+,\s*\d+\)")
 Pii = Literal["none", "name", "email", "phone", "address", "birth_date", "id", "location", "network"]
 Normalize = Literal["trim", "lower", "upper", "email", "phone_e164"]
+# ``max = "now"`` or ``"now + 10m"``: no later than when the batch was received (plus a tolerance).
+RECEIVED_BOUND = re.compile(r"now(?:\s*\+\s*(\d+)\s*([smhd]))?")
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class _Strict(BaseModel):
@@ -62,6 +65,29 @@ class Column(_Strict):
                 "date, timestamp or json"
             )
         return value.lower()
+
+    @model_validator(mode="after")
+    def _received_bound_on_times(self) -> Column:
+        if isinstance(self.max, str) and self.max.strip().lower().startswith("now"):
+            if not RECEIVED_BOUND.fullmatch(self.max.strip().lower()):
+                raise ValueError(f"max '{self.max}': write 'now' or 'now + <n><s|m|h|d>' (e.g. 'now + 10m')")
+            if self.type not in ("date", "timestamp"):
+                raise ValueError(f"max '{self.max}' needs a date or timestamp column, not {self.type}")
+        return self
+
+    def future_tolerance(self) -> int | None:
+        """Seconds past the batch's arrival still accepted when ``max`` is ``"now [+ n<unit>]"``.
+
+        Judged against the batch's received-at, not the wall clock, so that restaging history
+        from raw quarantines exactly the same rows as the first time.
+        """
+        if not isinstance(self.max, str):
+            return None
+        match = RECEIVED_BOUND.fullmatch(self.max.strip().lower())
+        if match is None:
+            return None
+        amount, unit = match.groups()
+        return int(amount) * SECONDS_PER_UNIT[unit] if amount else 0
 
 
 class ExplodedTable(_Strict):

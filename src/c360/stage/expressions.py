@@ -130,6 +130,11 @@ def typed_text(column: Column, decoded: str) -> str:
     return f"TRY_CAST({decoded} AS {target})"
 
 
+# When the batch (column ``b`` of the stage query) was received: its id starts with that moment,
+# UTC, as written by c360.raw.landing.new_batch_id. An id of another shape gives NULL: no check.
+BATCH_RECEIVED_AT = "try_strptime(split_part(b, '-', 1), '%Y%m%dT%H%M%S%f')"
+
+
 def _bound(column: Column, bound: float | str) -> str:
     if isinstance(bound, str):
         return f"CAST({literal(bound)} AS {column.type.upper()})"
@@ -169,6 +174,10 @@ def column_sql(
         )
     if column.min is not None:
         violations.append(("range", f"{t} < {_bound(column, column.min)}"))
-    if column.max is not None:
+    tolerance = column.future_tolerance()
+    if tolerance is not None:
+        latest = f"CAST({BATCH_RECEIVED_AT} + INTERVAL '{tolerance}' SECOND AS {column.type.upper()})"
+        violations.append(("future", f"{t} > {latest}"))
+    elif column.max is not None:
         violations.append(("range", f"{t} > {_bound(column, column.max)}"))
     return ColumnSql(raw=raw, value=value, typed=_typed(column, v, text), violations=violations)
