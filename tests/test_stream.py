@@ -71,7 +71,13 @@ def of(alerts: list[Alert], detector: str) -> list[Alert]:
 def test_six_events_in_ten_seconds_flag_a_user_and_five_do_not() -> None:
     six, _ = run([event(s, user=7) for s in range(6)])
     (alert,) = of(six, "reference")
-    assert (alert.key_type, alert.key_value, alert.severity, alert.count) == ("user_id", "7", "medium", 6)
+    # counted per user_id; named by its actor: the user's one session
+    assert (alert.key_type, alert.key_value, alert.severity, alert.count) == (
+        "user_session",
+        "session-7",
+        "medium",
+        6,
+    )
     assert (alert.window_start, alert.window_end) == (T0, T0 + timedelta(seconds=10))
     assert alert.first_event_time == T0
     assert alert.detected_at_event_time == T0 + timedelta(seconds=5)
@@ -160,7 +166,7 @@ def test_cooldown_is_per_key() -> None:
     settings = StreamSettings()
     settings.reference.high = None
     alerts, _ = run([event(s, user=u) for u in (1, 2) for s in range(6)], settings=settings)
-    assert sorted(a.key_value for a in of(alerts, "reference")) == ["1", "2"]
+    assert sorted(a.key_value for a in of(alerts, "reference")) == ["session-1", "session-2"]
 
 
 # --- floods
@@ -210,12 +216,9 @@ def test_global_spike_against_the_running_baseline() -> None:
 # --- bot signatures
 
 
-def test_crawler_agent_is_flagged_on_its_ip_and_account() -> None:
+def test_crawler_agent_is_flagged_on_its_ip() -> None:
     alerts, _ = run([event(0, user=5, ip="7.7.7.7", agent=BOT)])
-    assert sorted((a.key_type, a.key_value) for a in of(alerts, "bot_agent")) == [
-        ("ip", "7.7.7.7"),
-        ("user_id", "5"),
-    ]
+    assert sorted((a.key_type, a.key_value) for a in of(alerts, "bot_agent")) == [("ip", "7.7.7.7")]
     human, _ = run([event(0, user=5, ip="7.7.7.7")])
     assert of(human, "bot_agent") == []
 
@@ -223,10 +226,8 @@ def test_crawler_agent_is_flagged_on_its_ip_and_account() -> None:
 def test_metronomic_timing_is_flagged_and_human_jitter_is_not() -> None:
     regular = [event(s * 3, user=5, ip="7.7.7.7", product=s) for s in range(10)]
     alerts, _ = run(regular)
-    assert {(a.key_type, a.key_value) for a in of(alerts, "bot_regular")} == {
-        ("ip", "7.7.7.7"),
-        ("user_id", "5"),
-    }
+    # a human agent: the actor is the one session it keeps
+    assert {(a.key_type, a.key_value) for a in of(alerts, "bot_regular")} == {("user_session", "session-5")}
     assert of(run(regular[:9])[0], "bot_regular") == []  # fewer than 10 events
     gaps = [0, 3, 9, 11, 25, 28, 40, 44, 61, 70]
     assert of(run([event(s, user=5, ip="7.7.7.7") for s in gaps])[0], "bot_regular") == []
@@ -244,7 +245,7 @@ def test_views_without_dwell() -> None:
 def test_cart_churn_without_purchase() -> None:
     churn = [event(s * 7, user=5, kind="cart" if s % 2 == 0 else "remove_from_cart") for s in range(16)]
     (alert,) = of(run(churn)[0], "bot_cart_churn")
-    assert (alert.key_type, alert.key_value) == ("user_id", "5")
+    assert (alert.key_type, alert.key_value) == ("user_session", "session-5")
     assert of(run(churn[:15])[0], "bot_cart_churn") == []
     bought = [*churn, event(100, user=5, kind="purchase")]
     assert of(run(bought)[0], "bot_cart_churn") == []

@@ -295,7 +295,9 @@ def test_replay_sends_each_micro_batch_to_the_sinks(tmp_path: Path) -> None:
     out = tmp_path / "alerts.jsonl"
     result = replay(path, batch_events=4, sinks=[FileSink(out), AlertStore(catalog), recorder])
     reference = [a for a in result.alerts if a.detector == "reference"]
-    assert [(a.key_value, a.severity) for a in reference] == [("7", "medium"), ("8", "medium"), ("8", "high")]
+    assert [(a.key_value, a.severity) for a in reference] == [
+        ("session-7", "medium"), ("session-8", "medium"), ("session-8", "high"),
+    ]  # fmt: skip
     assert recorder.closed and all(batch for batch in recorder.batches)
     assert len(recorder.batches) > 1  # one send per micro-batch that raised alerts
     assert [a for batch in recorder.batches for a in batch] == result.alerts

@@ -328,7 +328,9 @@ def print_evaluation(report: dict[str, object]) -> None:
     table.add_column("value", justify="right")
     for key in (
         "precision",
-        "strict_precision",
+        "incident_precision",
+        "lenient_precision",
+        "incidents",
         "recall",
         "median_seconds_to_detect",
         "episodes",
