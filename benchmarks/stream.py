@@ -4,6 +4,15 @@ alone as a straightforward per-event Python loop over the same events, and detec
 The processor is timed on already-parsed micro-batches (``processor``) and from the CSV files
 (``replay``: parse, validate and process); the loop gets its events as ready Python tuples, so
 the ratio compares the detection work alone.
+
+``stream.run.<transport>`` is ``c360 stream run``'s loop end to end, per transport (in-process,
+Redis Streams, NATS JetStream): a publisher thread (the collector's side: text rows in, ids and
+publication times assigned) and the runner (consume, deduplicate by event id, validate, every
+detector, acknowledge) in one process. ``events_per_s`` publishes as fast as the transport takes
+events; ``reference_events_per_s`` does the same with the reference rule alone, the like-for-like
+peer of the per-event Python loop (so it shows what the transport itself costs); the latency
+figures publish at a fixed rate (``LATENCY_RATE`` events/s, well below saturation) and time each
+alert from the earliest publication in its micro-batch (an upper bound).
 """
 
 from __future__ import annotations
@@ -14,6 +23,9 @@ from benchmarks.common import Figure, measure, timed
 
 CUSTOMERS = 100_000
 SEED = 42
+TRANSPORTS = ("memory", "redis", "nats")
+LATENCY_RATE = 20_000  # events/s published in the latency runs
+BATCH_EVENTS = 8_192  # events per consume: larger batches measured slower (each batch sorts its frame)
 
 
 def simulate(work: Path, customers: int = CUSTOMERS, seed: int = SEED) -> Path:
@@ -78,6 +90,123 @@ def python_loop(sim: str) -> tuple[float, int]:
     return timed(work)
 
 
+def _text_rows(sim: str) -> list:
+    import pyarrow as pa
+
+    from c360.stream.events import read_batches
+    from c360.stream.replay import clickstream_files
+
+    table = pa.Table.from_batches(
+        [b for f in clickstream_files(Path(sim) / "clickstream") for b in read_batches(f)]
+    )
+    return [table.slice(lo, 1_000) for lo in range(0, table.num_rows, 1_000)]
+
+
+def transport_run(
+    sim: str, kind: str, rate: float = 0.0, detectors: list[str] | None = None
+) -> tuple[float, dict]:
+    """Publish the simulation's clickstream through ``kind`` (``rate`` events/s, 0 = flat out) while
+    a runner (``detectors``, default all) consumes it; seconds from the first publication to the
+    last event handled."""
+    import threading
+    import time
+    import uuid
+
+    from c360.stream.runner import StreamRunner
+    from c360.stream.settings import StreamSettings
+    from c360.stream.transports import open_transport
+    from c360.stream.transports.base import TransportFull
+
+    chunks = _text_rows(sim)
+    total = sum(c.num_rows for c in chunks)
+    name = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
+    transport = {
+        "kind": kind, "stream": name, "subject": name.replace("-", "."), "buffer_events": 200_000,
+        "max_messages": 100_000, "batch_events": BATCH_EVENTS,
+    }  # fmt: skip
+    chosen = {"detectors": detectors} if detectors else {}
+    settings = StreamSettings.model_validate({**chosen, "transport": transport})
+    publisher, consumer = open_transport(settings), open_transport(settings)
+
+    def publish() -> None:
+        started = time.perf_counter()
+        sent = 0
+        for chunk in chunks:
+            if rate:
+                wait = started + sent / rate - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            while True:
+                try:
+                    sent += publisher.publish(chunk)
+                    break
+                except TransportFull:
+                    time.sleep(0.01)
+        publisher.flush(60)
+
+    runner = StreamRunner(consumer, settings)
+    thread = threading.Thread(target=publish)
+    started = time.perf_counter()
+    thread.start()
+    while runner.stats.processed < total:
+        runner.step(1.0)
+    seconds = time.perf_counter() - started
+    thread.join()
+    runner.close()
+    publisher.close()
+    consumer.close()
+    _drop_stream(kind, name)
+    stats = runner.stats
+    return seconds, {
+        "events": stats.processed,
+        "alerts": stats.alerts,
+        "p50": stats.latency_percentile(50),
+        "p99": stats.latency_percentile(99),
+    }
+
+
+def _drop_stream(kind: str, name: str) -> None:
+    if kind == "redis":
+        import redis
+
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").delete(name)
+    elif kind == "nats":
+        import asyncio
+
+        import nats
+
+        async def delete() -> None:
+            nc = await nats.connect("nats://127.0.0.1:4222")
+            await nc.jetstream().delete_stream(name)
+            await nc.close()
+
+        asyncio.run(delete())
+
+
+def run_transports(sim: Path, repeat: int, size: str, loop_rate: float) -> list[Figure]:
+    figures = []
+    for kind in TRANSPORTS:
+        seconds, peak, info = measure(transport_run, str(sim), kind, repeat=repeat)
+        rule_seconds, _, _ = measure(transport_run, str(sim), kind, 0.0, ["reference"], repeat=repeat)
+        _, _, paced = measure(transport_run, str(sim), kind, LATENCY_RATE, repeat=repeat)
+        rate, rule_rate = info["events"] / seconds, info["events"] / rule_seconds
+        figures += [
+            Figure(f"stream.run.{kind}", size, "events_per_s", rate, "events/s", "publish → every detector"),
+            Figure(f"stream.run.{kind}", size, "reference_events_per_s", rule_rate, "events/s",
+                   "publish → the reference rule alone"),
+            Figure(f"stream.run.{kind}", size, "ratio_to_python_loop", rule_rate / loop_rate, "x",
+                   "reference rule through the transport vs the same rule in a per-event loop"),
+            Figure(f"stream.run.{kind}", size, "peak_rss", peak / 2**20, "MiB"),
+        ]  # fmt: skip
+        if paced["p50"] is not None:
+            note = f"at {LATENCY_RATE:,} events/s, {paced['alerts']:,} alerts"
+            figures += [
+                Figure(f"stream.run.{kind}", size, "alert_latency_p50", paced["p50"] * 1000, "ms", note),
+                Figure(f"stream.run.{kind}", size, "alert_latency_p99", paced["p99"] * 1000, "ms", note),
+            ]
+    return figures
+
+
 def run_stream(work: Path, repeat: int) -> list[Figure]:
     from c360.stream.evaluate import evaluate_simulation
 
@@ -119,6 +248,7 @@ def run_stream(work: Path, repeat: int) -> list[Figure]:
             "reference rule alone: loop seconds / processor seconds",
         ),
     ]
+    figures += run_transports(sim, repeat, size, events / loop_seconds)
     for seed in (42, 7):
         report = evaluate_simulation(simulate(work, CUSTOMERS, seed))
         label = f"{CUSTOMERS:,} customers, seed {seed}, {report['episodes']} episodes"

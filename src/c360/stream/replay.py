@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from c360.errors import C360Error
-from c360.stream.events import US_PER_SECOND, Rejects, Validated, read_events
+from c360.stream.events import US_PER_SECOND, Rejects, Validated, read_batches, read_events
 from c360.stream.processor import Alert, Counts, StreamProcessor
 from c360.stream.settings import StreamSettings
 from c360.stream.sinks import Sink, fan_out
+from c360.stream.transports.base import Transport, TransportFull
 
 
 @dataclass
@@ -108,3 +111,27 @@ def _paced(batches: Iterator[Validated], speed: float) -> Iterator[Validated]:
                 time.sleep(wait)
             yield Validated(batch.table.slice(lo, hi - lo), batch.time_us[lo:hi], batch.kind[lo:hi])
         high = int(running[-1])
+
+
+def publish_files(
+    transport: Transport, path: Path, stop: threading.Event | None = None, block_size: int = 1 << 20
+) -> int:
+    """Publish a recorded clickstream's rows, as text, through ``transport``; returns how many.
+
+    The runner validates, as it does for the collector's events. A full buffer (the consumer is
+    behind, or the broker away) is waited out rather than treated as an error.
+    """
+    sent = 0
+    for file in clickstream_files(path):
+        for batch in read_batches(file, block_size):
+            table = pa.Table.from_batches([batch])
+            while True:
+                if stop is not None and stop.is_set():
+                    return sent
+                try:
+                    sent += transport.publish(table)
+                    break
+                except TransportFull:
+                    time.sleep(0.05)
+    transport.flush()
+    return sent

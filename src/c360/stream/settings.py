@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DETECTORS = (
     "reference", "ip_flood", "session_flood", "distributed_flood", "global_spike",
@@ -10,7 +12,12 @@ DETECTORS = (
 )  # fmt: skip
 
 
-class RateRule(BaseModel):
+class _Strict(BaseModel):
+    # A misspelt key in [stream] must fail loudly rather than silently fall back to a default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class RateRule(_Strict):
     """More than ``threshold`` events per key in a window of ``window_s`` seconds starting every
     ``slide_s`` seconds (tumbling when equal); ``high`` raises the severity to high."""
 
@@ -21,7 +28,7 @@ class RateRule(BaseModel):
     high: int | None = None
 
 
-class DistributedFlood(BaseModel):
+class DistributedFlood(_Strict):
     """Many distinct IPs on one target in a window, and global rate spikes."""
 
     targets: list[str] = Field(default_factory=lambda: ["product_id"])
@@ -34,7 +41,7 @@ class DistributedFlood(BaseModel):
     global_baseline_half_life_windows: float = 60.0
 
 
-class BotSignatures(BaseModel):
+class BotSignatures(_Strict):
     keys: list[str] = Field(default_factory=lambda: ["ip", "user_id"])
     agent_pattern: str = (
         r"(?i)(bot|crawl|spider|slurp|scrapy|python-requests|curl/|wget|headless|httpclient|go-http|java/)"
@@ -54,7 +61,34 @@ class BotSignatures(BaseModel):
     churn_threshold: int = 15  # more cart/remove_from_cart than this, and no purchase, in the window
 
 
-class StreamSettings(BaseModel):
+class TransportSettings(_Strict):
+    """Where events travel from the collector to ``c360 stream run`` ([stream.transport])."""
+
+    kind: Literal["memory", "redis", "nats"] = "memory"
+    url: str = ""  # redis://host:6379/0 or nats://host:4222; empty: the local default of the kind
+    stream: str = "c360-clickstream"  # Redis stream key, NATS stream name, in-process queue name
+    subject: str = "c360.clickstream"  # NATS subject the stream captures
+    group: str = "c360-stream"  # Redis consumer group, NATS durable consumer
+    consumer: str = "runner-1"  # Redis consumer name: a restart under the same name resumes its pending
+    batch_events: int = Field(8_192, ge=1)  # events a consume call returns at most
+    message_events: int = Field(1_000, ge=1)  # events per broker message (one Arrow IPC payload)
+    buffer_events: int = Field(100_000, ge=1)  # events a publisher holds while the broker is away
+    backoff_initial_s: float = Field(0.1, gt=0)
+    backoff_max_s: float = Field(5.0, gt=0)
+    ack_wait_s: float = Field(30.0, gt=0)  # unacknowledged this long: delivered again (NATS, Redis claim)
+    max_messages: int = Field(1_000_000, ge=1)  # broker retention, in messages (oldest trimmed first)
+
+
+class RawSinkSettings(_Strict):
+    """How often ``c360 stream run`` lands accepted events in ``raw.clickstream`` ([stream.raw_sink])."""
+
+    enabled: bool = True
+    every_seconds: float = Field(10.0, gt=0)
+    every_events: int = Field(50_000, ge=1)
+    source: str = "clickstream"
+
+
+class StreamSettings(_Strict):
     detectors: list[str] = Field(default_factory=lambda: list(DETECTORS))  # the ones to run
     allowed_lateness_s: float = 30.0
     cooldown_s: float = 600.0
@@ -67,6 +101,8 @@ class StreamSettings(BaseModel):
     )
     distributed: DistributedFlood = Field(default_factory=DistributedFlood)
     bots: BotSignatures = Field(default_factory=BotSignatures)
+    transport: TransportSettings = Field(default_factory=TransportSettings)
+    raw_sink: RawSinkSettings = Field(default_factory=RawSinkSettings)
 
     @field_validator("detectors")
     @classmethod
