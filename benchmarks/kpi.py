@@ -7,6 +7,10 @@ without a user_session), which is committed to a temporary project's stage.click
 ``commit_parquet``. Then, in a fresh process per run, with the analytics zone emptied first:
 ``build(project, KPI_MODELS)``, which also builds int_click_events and int_click_sessions.
 
+The daily run: after those full builds, each run stages one more day of events (N / 30, the
+day after the last one staged, not timed) as a new batch and times the build that follows, in
+which the incremental models recompute only that day and its neighbours.
+
 The floor is one DuckDB GROUP BY over the same Parquet file (events, distinct users and sessions,
 revenue per day and event type): what any KPI costs at least, reading every event once.
 
@@ -33,10 +37,23 @@ KPI_MODELS = [
 TARGET_SECONDS = 60.0
 TARGET_EVENTS = 50_000_000
 BATCH_ID = "20240601T000000000000-000001"
+DAYS = 30
 
 
-def make_events(path: Path, events: int) -> None:
-    """N click events in the stage.clickstream layout (contract columns, then the framework's)."""
+def make_events(
+    path: Path,
+    events: int,
+    *,
+    first: int = 0,
+    start: str = "2024-05-01",
+    days: int = DAYS,
+    batch: str = BATCH_ID,
+) -> None:
+    """N click events in the stage.clickstream layout (contract columns, then the framework's).
+
+    Records ``first`` to ``first + events`` (so that another batch has sessions of its own), over
+    ``days`` days from ``start``.
+    """
     import duckdb
 
     con = duckdb.connect()
@@ -48,7 +65,7 @@ def make_events(path: Path, events: int) -> None:
                 SELECT
                     range AS record,
                     CASE WHEN range % 100 = 99 THEN range - 1 ELSE range END AS i
-                FROM range({events})
+                FROM range({first}, {first + events})
             ),
             drawn AS (
                 SELECT
@@ -60,8 +77,8 @@ def make_events(path: Path, events: int) -> None:
                 FROM source
             )
             SELECT
-                TIMESTAMP '2024-05-01 00:00:00'
-                    + to_seconds(CAST((s * 7919) % 2592000 + (i % 10) * 45 AS BIGINT)) AS event_time,
+                CAST(DATE '{start}' AS TIMESTAMP)
+                    + to_seconds(CAST((s * 7919) % {days * 86400} + (i % 10) * 45 AS BIGINT)) AS event_time,
                 CASE
                     WHEN kind < 85 THEN 'view'
                     WHEN kind < 93 THEN 'cart'
@@ -78,7 +95,7 @@ def make_events(path: Path, events: int) -> None:
                 CASE WHEN s % 50 = 0 THEN NULL ELSE 'session-' || s END AS user_session,
                 '10.' || (s % 250) || '.' || (s % 241) || '.' || (s % 239) AS ip,
                 'Mozilla/5.0 (agent ' || (s % 40) || ')' AS user_agent,
-                '{BATCH_ID}' AS _c360_batch_id,
+                '{batch}' AS _c360_batch_id,
                 CAST(record AS BIGINT) AS _c360_record
             FROM drawn
         ) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
@@ -121,6 +138,37 @@ def build_kpis(project_dir: str) -> tuple[float, int]:
     return seconds, result.rows
 
 
+def build_daily(project_dir: str, events: int) -> tuple[float, int]:
+    """Stage the ``events`` of the day after the last staged one (not timed); time the build."""
+    preload_c360()
+    from datetime import date, timedelta
+
+    import pyarrow.parquet as pq
+
+    from c360.config import load_project
+    from c360.lake.catalog import open_catalog
+    from c360.lake.tables import commit_parquet, load_table
+    from c360.modeling import build
+
+    project = load_project(project_dir)
+    stage = load_table(open_catalog(project), "stage.clickstream")
+    assert stage is not None
+    batches = len(list(stage.scan().plan_files()))  # the first file holds the 30 days, then one a day
+    day = date(2024, 5, 1) + timedelta(days=DAYS - 1 + batches)
+    data = Path(project_dir) / f"day-{day}.parquet"
+    make_events(
+        data,
+        events,
+        first=10**8 * batches,
+        start=day.isoformat(),
+        days=1,
+        batch=f"{day:%Y%m%d}T000000000000-000001",
+    )
+    commit_parquet(stage, [data], pq.read_schema(data), {"c360.benchmark": "kpi daily"})
+    seconds, result = timed(lambda: build(project, KPI_MODELS))
+    return seconds, result.rows
+
+
 def duckdb_floor(data: str) -> tuple[float, int]:
     import duckdb
 
@@ -142,6 +190,9 @@ def run_kpi(events: list[int], work: Path, repeat: int) -> list[Figure]:
             directory, data = prepare(size, Path(parent))
             seconds, peak, rows = measure(build_kpis, str(directory), repeat=repeat)
             floor_seconds, _, _ = measure(duckdb_floor, str(data), repeat=repeat)
+            daily_seconds, daily_peak, daily_rows = measure(
+                build_daily, str(directory), size // DAYS, repeat=repeat
+            )
         label = f"{size:,} events"
         verdict = ""
         if size == TARGET_EVENTS:
@@ -154,5 +205,15 @@ def run_kpi(events: list[int], work: Path, repeat: int) -> list[Figure]:
                 "kpi.build", label, "floor_seconds", floor_seconds, "s", "a DuckDB GROUP BY over the Parquet"
             ),
             Figure("kpi.build", label, "ratio_to_floor", seconds / floor_seconds, "x"),
+            Figure(
+                "kpi.daily",
+                label,
+                "seconds",
+                daily_seconds,
+                "s",
+                f"one more day of {size // DAYS:,} events; {daily_rows:,} model rows written",
+            ),
+            Figure("kpi.daily", label, "peak_rss", daily_peak / 2**20, "MiB"),
+            Figure("kpi.daily", label, "ratio_to_full_build", daily_seconds / seconds, "x"),
         ]
     return figures

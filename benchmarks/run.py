@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import Figure, machine_note, save
 
 FILE_KINDS = ("delimited", "fixed_width", "json_lines")
-ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build", "stream", "serve", "kpi")
+ALL = (*FILE_KINDS, "sql_database", "rest_api", "simulate", "build", "stream", "serve", "kpi", "identity")
 
 
 def main() -> None:
@@ -31,6 +31,9 @@ def main() -> None:
     )
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--events", type=int, nargs="+", default=[10_000_000], help="click events for kpi")
+    parser.add_argument(
+        "--person-records", type=int, nargs="+", default=[100_000, 1_000_000], help="sizes for identity"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
     args = parser.parse_args()
     names = args.names or list(ALL)
@@ -76,6 +79,10 @@ def main() -> None:
                 from benchmarks.kpi import run_kpi
 
                 figures += run_kpi(args.events, work, args.repeat)
+            elif name == "identity":
+                from benchmarks.identity import run_identity
+
+                figures += run_identity(args.person_records, work, args.repeat)
     print_table(figures)
     print(f"saved to {save(figures)}")
 

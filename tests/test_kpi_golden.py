@@ -279,31 +279,37 @@ SNAPSHOT = date(2024, 6, 30)
 
 
 def test_customers_by_segment(bank: Project) -> None:
-    # tiers and bands of the six golden customers (dim_value, dim_demographic)
+    # tiers and bands of the seven golden customers (dim_value, dim_demographic); Gus has no birth date
     got = read(bank, "analytics.kpi_customers_by_segment", "value_tier", "age_band")
     assert got == rows(
         "snapshot_date value_tier age_band customers customer_share",
         [
-            (SNAPSHOT, "low", "18-24", 1, 0.1667),
-            (SNAPSHOT, "low", "65+", 1, 0.1667),
-            (SNAPSHOT, "medium", "25-34", 1, 0.1667),
-            (SNAPSHOT, "medium", "35-44", 1, 0.1667),
-            (SNAPSHOT, "none", "under 18", 1, 0.1667),
-            (SNAPSHOT, "top", "55-64", 1, 0.1667),
+            (SNAPSHOT, "high", "25-34", 1, 0.1429),
+            (SNAPSHOT, "low", "18-24", 1, 0.1429),
+            (SNAPSHOT, "low", "35-44", 1, 0.1429),
+            (SNAPSHOT, "low", "65+", 1, 0.1429),
+            (SNAPSHOT, "medium", "unknown", 1, 0.1429),
+            (SNAPSHOT, "none", "under 18", 1, 0.1429),
+            (SNAPSHOT, "top", "55-64", 1, 0.1429),
         ],
     )
 
 
 def test_product_holding(bank: Project) -> None:
-    # accounts + cards: Ana 3 + 3, Bruno 2 + 1, Finn 1 + 1, Chen, Dana and Eve none
+    # accounts + cards: Ana 3 + 3, Bruno 2 + 1, Finn 1 + 1, Chen, Dana, Eve and Gus none
     assert read(bank, "analytics.kpi_product_holding", "products") == rows(
         "snapshot_date products customers customer_share",
-        [(SNAPSHOT, 0, 3, 0.5), (SNAPSHOT, 2, 1, 0.1667), (SNAPSHOT, 3, 1, 0.1667), (SNAPSHOT, 6, 1, 0.1667)],
+        [
+            (SNAPSHOT, 0, 4, 0.5714),
+            (SNAPSHOT, 2, 1, 0.1429),
+            (SNAPSHOT, 3, 1, 0.1429),
+            (SNAPSHOT, 6, 1, 0.1429),
+        ],
     )
 
 
 def test_digital_adoption(bank: Project) -> None:
-    # Chen and Dana have web sessions
+    # Chen and Dana have web sessions, out of seven customers
     assert read(bank, "analytics.kpi_digital_adoption", "snapshot_date") == rows(
-        "snapshot_date customers digital_customers digital_adoption_rate", [(SNAPSHOT, 6, 2, 0.3333)]
+        "snapshot_date customers digital_customers digital_adoption_rate", [(SNAPSHOT, 7, 2, 0.2857)]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,10 @@ from fastapi.testclient import TestClient
 
 from c360.config import Project, load_project
 from c360.project import init_project
-from c360.serve import alerts, collector
-from c360.serve import live as live_api
 from c360.serve.app import create_app
 from c360.serve.auth import create_key
 from c360.serve.live import LiveCounters
-from c360.serve.store import connect_store, init_store, store_path
+from c360.serve.store import connect_store, init_store, store_path, version_path
 from c360.stream.events import COLUMNS
 
 # user_id → customer ids of the identifier map the tests publish; user 1003 is not mapped
@@ -37,36 +36,39 @@ def served_project(directory: Path) -> Project:
     project = load_project(directory)
     path = store_path(project)
     init_store(path)
-    con = connect_store(path)
-    con.executescript(
+    version = sqlite3.connect(version_path(path, 1))
+    version.executescript(
         """
-        BEGIN;
-        CREATE TABLE profiles_v1 (customer_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
-        CREATE TABLE identifiers_v1 (kind TEXT NOT NULL, value TEXT NOT NULL, customer_id INTEGER NOT NULL,
-                                     PRIMARY KEY (kind, value, customer_id));
-        INSERT INTO serving_meta VALUES ('current_version', '1');
-        COMMIT;
+        CREATE TABLE profiles (customer_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+        CREATE TABLE identifiers (kind TEXT NOT NULL, value TEXT NOT NULL, customer_id INTEGER NOT NULL,
+                                  PRIMARY KEY (kind, value, customer_id)) WITHOUT ROWID;
+        CREATE INDEX identifiers_by_customer ON identifiers (customer_id);
+        CREATE VIRTUAL TABLE search USING fts5(name, email, city, detail=none);
+        CREATE TABLE vocab (word TEXT PRIMARY KEY) WITHOUT ROWID;
         """
     )
-    con.executemany(
-        "INSERT INTO profiles_v1 VALUES (?, ?)", [(c, json.dumps({"customer_id": c})) for c in CUSTOMERS]
+    version.executemany(
+        "INSERT INTO profiles VALUES (?, ?)", [(c, json.dumps({"customer_id": c})) for c in CUSTOMERS]
     )
-    con.executemany(
-        "INSERT INTO identifiers_v1 VALUES ('user_id', ?, ?)",
+    version.executemany(
+        "INSERT INTO identifiers VALUES ('user_id', ?, ?)",
         [(user, customer) for user, customers in USER_MAP.items() for customer in customers],
     )
+    version.commit()
+    version.close()
+    con = connect_store(path)
+    con.execute(
+        "INSERT INTO versions VALUES (1, '2024-06-01T00:00:00+00:00', NULL, ?, ?, NULL)",
+        (len(CUSTOMERS), sum(len(c) for c in USER_MAP.values())),
+    )
+    con.execute("INSERT INTO serving_meta VALUES ('current_version', '1')")
+    con.commit()
     con.close()
     return project
 
 
 def make_app(project: Project) -> FastAPI:
-    """The app with the stream routers (included here until ``create_app`` includes them itself)."""
-    app = create_app(project)
-    present = {getattr(route, "path", None) for route in app.routes}
-    for router in (collector.router, alerts.router, live_api.router):
-        if not any(route.path in present for route in router.routes):
-            app.include_router(router)
-    return app
+    return create_app(project, run_stream=False)
 
 
 def event(

@@ -173,6 +173,29 @@ def test_failing_data_tests_fail_the_build_and_keep_the_previous_table(project: 
     assert read(project, INT).num_rows == 5  # upstream passed, so it was committed
 
 
+def test_results_are_written_in_the_table_directory_and_a_failed_build_leaves_no_file(
+    project: Project,
+) -> None:
+    build(project, ALL)
+    add_clients(project, [(4, date(2015, 1, 1), "M")])  # 'under 18' fails dim's accepted_values
+    with pytest.raises(DataTestError):
+        build(project, ALL)
+    catalog = open_catalog(project)
+    for name in ALL:
+        table = load_table(catalog, name)
+        location = Path(table.location().removeprefix("file://"))
+        referenced = {
+            task.file.file_path.removeprefix("file://")
+            for snapshot in table.snapshots()
+            for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
+        }
+        on_disk = {
+            str(path) for path in location.rglob("*") if path.is_file() and path.parent.name != "metadata"
+        }
+        assert on_disk == referenced, name  # the failed result's files are gone, spill files too
+        assert all(path.startswith(f"{location}/data/") for path in referenced), name
+
+
 def test_uniqueness_and_row_count_failures_show_offending_values(project: Project) -> None:
     build(project, ALL)
     before = read(project, INT)

@@ -10,7 +10,7 @@ import pytest
 from c360.config import Project, load_project
 from c360.engine.errors import ModelError
 from c360.engine.portable import check_portable, portability_problems
-from c360.modeling.header import parse_header
+from c360.modeling.header import Incremental, parse_header
 from c360.modeling.project import load_model, load_models
 from tests.projects import write_project
 
@@ -98,6 +98,14 @@ def test_accepted_values_may_quote_values_with_commas(tmp_path: Path) -> None:
         ("-- model: analytics.x\n-- description: d\n-- tests: accepted_values(a)\n", 3, "cannot read"),
         ("-- model: analytics.x\n-- description: d\n-- model: analytics.y\n", 3, "declared twice"),
         ("-- model: analytics.x\n-- description: d\n-- partition: a, b\n", 3, "exactly one column"),
+        ("-- model: analytics.x\n-- description: d\n-- incremental: d from clicks\n", 3, "cannot read"),
+        (
+            "-- model: analytics.x\n-- description: d\n-- partition: a\n"
+            "-- incremental: d from stage.c.t within 1 day\n",
+            3,
+            "differs from the incremental column d",
+        ),
+        ("-- model: analytics.x\n-- description: d\n-- order: random\n", 3, "not one of grain, none"),
     ],
 )
 def test_bad_header_names_file_and_line(tmp_path: Path, text: str, line: int, fragment: str) -> None:
@@ -107,6 +115,21 @@ def test_bad_header_names_file_and_line(tmp_path: Path, text: str, line: int, fr
     assert str(caught.value).startswith(f"{path}:{line}: ")
     assert fragment in str(caught.value)
     assert caught.value.line == line
+
+
+def test_incremental_partitions_by_its_column_and_order_none_turns_sorting_off(tmp_path: Path) -> None:
+    text = (
+        "-- model: analytics.x\n-- description: d\n-- order: none\n"
+        "-- incremental: event_date from stage.clickstream.event_time within 2 days\nSELECT 1\n"
+    )
+    header = parse_header(text, tmp_path / "x.sql")
+    assert header.partition == "event_date"
+    assert header.incremental == Incremental("event_date", "stage.clickstream", "event_time", 2)
+    assert not header.sorted
+    plain = parse_header("-- model: analytics.x\n-- description: d\n-- partition: d\n", tmp_path / "y.sql")
+    assert (plain.partition, plain.incremental, plain.sorted) == ("d", None, True)
+    bare = "-- model: analytics.x\n-- description: d\n-- incremental: d from stage.c.t\n"
+    assert parse_header(bare, tmp_path / "z.sql").incremental == Incremental("d", "stage.c", "t", 0)
 
 
 def test_free_comments_after_a_blank_line_are_not_header(tmp_path: Path) -> None:

@@ -25,8 +25,11 @@ The cases, with the reference system's bugs they guard against:
 - client 5 (Eve): in the CRM and nowhere else: a row of zeros and nulls in every dimension.
 - client 6 (Finn): one account with a stable volume, a movement on the 90-day cut-off, a country
   outside the region mapping.
-- noise that must not count: an order line without client_id, an order of a client unknown to
-  the CRM (it must not shift the RFM ranks), a browser mapped to nobody.
+- customer 7 (Gus): no CRM client at all; identity resolution (its tables are written here by
+  hand, as the identity step would) gave him an order line without client_id and an order line
+  carrying a wrong client_id (999, unknown to the CRM). He is a customer like the others: in every
+  dimension, in the RFM ranks and the value tiers, with unknown age and CRM-only attributes null.
+- noise that must not count: a browser mapped to nobody.
 """
 
 from __future__ import annotations
@@ -247,9 +250,14 @@ ORDER_LINES = [
     (4, "B-1", "2024-06-25", 3, "OneView", "80.00", "0.20", "-5.00"),
     (5, "C-1", "2022-05-05", 4, "Data Smasher", "500.00", "0.00", "100.00"),
     (6, "C-1", "2022-05-05", 4, "ContactMatcher", "500.00", "0.00", "90.00"),
-    (7, "D-1", "2024-06-02", None, "OneView", "999.00", "0.00", "99.00"),  # no client: left out
-    (8, "E-1", "2024-06-28", 999, "OneView", "10.00", "0.00", "1.00"),  # not a CRM client: left out
+    (7, "D-1", "2024-06-02", None, "OneView", "999.00", "0.00", "99.00"),  # no client: resolved to Gus
+    (8, "E-1", "2024-06-28", 999, "OneView", "10.00", "0.00", "1.00"),  # wrong client: resolved to Gus
 ]
+
+# What the identity step would have written: CRM client n is customer n, the order lines go to
+# their client's customer, and both lines 7 and 8 to Gus (customer 7, a retail contact only).
+RETAIL_CUSTOMER = {row: client if client in range(1, 7) else 7 for row, _, _, client, *_ in ORDER_LINES}
+GOLDEN_FIELDS = ("first_name", "last_name", "email", "phone", "address", "city", "country", "birth_date")
 
 
 SITE = {
@@ -263,7 +271,45 @@ SITE = {
 }
 
 
+def write_identity(project: Project) -> None:
+    """identity.record_customers and identity.golden, as the identity step would write them."""
+    catalog = open_catalog(project)
+    records = [("crm", str(c), c) for c in range(1, 7)]
+    records += [("retail_orders", str(row), customer) for row, customer in RETAIL_CUSTOMER.items()]
+    schema = pa.schema(
+        [("record_id", pa.string()), ("source", pa.string()), ("record_key", pa.string()),
+         ("customer_id", pa.int64()), ("assigned_at", pa.timestamp("us"))]
+    )  # fmt: skip
+    rows = [
+        {"record_id": f"{source}:{key}", "source": source, "record_key": key, "customer_id": customer,
+         "assigned_at": ts("2024-06-30T00:00:00")}
+        for source, key, customer in records
+    ]  # fmt: skip
+    append_rows(
+        ensure_table(catalog, "identity.record_customers", schema), pa.Table.from_pylist(rows, schema)
+    )
+    latest = {
+        row["client_id"]: row
+        for row in sorted(CRM, key=lambda row: row.get("updated_at") or ts("1970-01-01"))
+    }
+    gus = {"first_name": "Gus", "last_name": "Gusson", "email": "gus@example.com", "phone": None,
+           "address": None, "city": "Lyon", "country": "France", "birth_date": None}  # fmt: skip
+    golden = [
+        {"customer_id": c, "client_id": c, **{f: latest[c].get(f) for f in GOLDEN_FIELDS}} for c in latest
+    ]
+    golden.append({"customer_id": 7, "client_id": None, **gus})
+    for row in golden:
+        for field in GOLDEN_FIELDS:
+            row[f"{field}_source"] = "crm" if row["client_id"] else "retail_orders"
+    columns = [("customer_id", pa.int64()), ("client_id", pa.int64())]
+    columns += [(f, pa.date32() if f == "birth_date" else pa.string()) for f in GOLDEN_FIELDS]
+    columns += [(f"{f}_source", pa.string()) for f in GOLDEN_FIELDS]
+    schema = pa.schema(columns)
+    append_rows(ensure_table(catalog, "identity.golden", schema), pa.Table.from_pylist(golden, schema))
+
+
 def write_golden_stage(project: Project) -> None:
+    write_identity(project)
     write_stage(project, "crm", CRM)
     write_stage(
         project,
@@ -395,6 +441,7 @@ DEMOGRAPHIC = expected(
         (4, 43, "35-44", "mid-life", "married", "engineer", "own", True),
         (5, 16, "under 18", "minor", "single", None, "unknown", False),
         (6, 55, "55-64", "pre-retirement", "married", "fisherman", "own", True),
+        (7, None, "unknown", "unknown", None, None, None, None),  # no birth date, no CRM client
     ],
 )
 
@@ -407,6 +454,7 @@ GEOGRAPHIC = expected(
         (4, "Dallas", "United States", "North America", None, 0),
         (5, None, None, "Unknown", None, 0),
         (6, "Poseidonia", "Atlantis", "Other", 9, 1),
+        (7, "Lyon", "France", "Europe", None, 0),  # from the golden record (the order's site)
     ],
 )
 
@@ -432,6 +480,8 @@ LOYALTY = expected(
         (6, d("2024-01-15"), 167, 0, d("2024-05-10"), None, None, d("2024-05-10"), 51, 1, 2, 1, 1,
          d("2024-01-20"), d("2024-02-01"), 150, 1,
          6, 300, "owner", d("2024-01-20"), 6, 300, "owner", d("2024-01-20")),
+        (7, None, None, None, None, d("2024-06-28"), None, d("2024-06-28"), 2, 0, 0, 0, 0,
+         None, None, None, 0, None, None, None, None, None, None, None, None),
     ],
 )
 
@@ -453,6 +503,7 @@ FINANCIAL = expected(
         # 3 months: debit 50, credit 1000; previous 3: credit 1000 → 1050 / 1000, within 10 %
         (6, 1, 1, 0, 1, 1, 0, 0, 1950, 1, 1000, 1000.0, 1, 50, 50.0,
          2, 2000, 1000.0, 1, 50, 50.0, 1050, 1000, 1.05, "stable"),
+        (7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, 0, 0, None, 0, 0, None, 0, 0, None, 0, 0, None, "inactive"),
     ],
 )
 
@@ -467,7 +518,7 @@ DIGITAL = expected(
         (4, 1, 1, 1, 2, 30, 30.0, 0.0, 0.0, 0.0, 1.0, "google", "/cards",
          d("2024-06-20"), d("2024-06-20"), 10),
     ]
-    + [(c, 0, 0, 0, 0, 0, *[None] * 10) for c in (1, 2, 5, 6)],
+    + [(c, 0, 0, 0, 0, 0, *[None] * 10) for c in (1, 2, 5, 6, 7)],
 )
 DIGITAL.sort(key=lambda row: row["customer_id"])
 
@@ -477,31 +528,37 @@ SHOPPING = expected(
     "last_order_date days_since_last_order recency_score frequency_score monetary_score rfm_cell "
     "favourite_product discount_affinity",
     [
-        # buyers 1, 3, 4 (client 999 is not a customer): percent ranks 0, 1/2, 1 → scores 1, 3, 5
+        # buyers 1, 3, 4, 7: percent ranks 0, 1/3, 2/3, 1 → scores 1, 2, 4, 5 (ties share the lower)
+        # recency (oldest first): 4, 1, 3, 7; frequency: 3 and 4 (1 order), 1 and 7 (2 orders);
+        # monetary: 3 (80), 1 (350), 4 (1000), 7 (1009)
         (1, 2, 3, Decimal("350.00"), Decimal("35.00"), 175.0, 2, d("2023-01-10"), d("2024-06-01"), 29,
-         3, 5, 3, "353", "FinanceHub", 0.3333),
+         2, 4, 2, "242", "FinanceHub", 0.3333),
         (2, *NO_ORDERS),
         (3, 1, 1, Decimal("80.00"), Decimal("-5.00"), 80.0, 1, d("2024-06-25"), d("2024-06-25"), 5,
-         5, 1, 1, "511", "OneView", 1.0),
+         4, 1, 1, "411", "OneView", 1.0),
         # two products on one order with the same revenue: the alphabetically first
         (4, 1, 2, Decimal("1000.00"), Decimal("190.00"), 1000.0, 2, d("2022-05-05"), d("2022-05-05"), 787,
-         1, 1, 5, "115", "ContactMatcher", 0.0),
+         1, 1, 4, "114", "ContactMatcher", 0.0),
         (5, *NO_ORDERS),
         (6, *NO_ORDERS),
+        # a line without client_id and one with a wrong client_id, both resolved to Gus
+        (7, 2, 2, Decimal("1009.00"), Decimal("100.00"), 504.5, 1, d("2024-06-02"), d("2024-06-28"), 2,
+         5, 4, 5, "545", "OneView", 0.0),
     ],
 )
 
 VALUE = expected(
     "customer_id lifetime_value retail_revenue deposits value_tier product_holding product_families",
     [
-        # values above zero, ascending: 80 (3), 700 (2), 1000 (4), 1610 (1), 1950 (6) → percent ranks
-        # 0, 1/4, 2/4, 3/4, 4/4 → low, low, medium, medium, top
-        (1, Decimal("1610.00"), Decimal("350.00"), 1260, "medium", "accounts:3,cards:3,retail_products:2", 3),
+        # values above zero, ascending: 80 (3), 700 (2), 1000 (4), 1009 (7), 1610 (1), 1950 (6) →
+        # percent ranks 0, 1/5, 2/5, 3/5, 4/5, 5/5 → low, low, low, medium, high, top
+        (1, Decimal("1610.00"), Decimal("350.00"), 1260, "high", "accounts:3,cards:3,retail_products:2", 3),
         (2, Decimal("700.00"), Decimal("0.00"), 700, "low", "accounts:2,cards:1,retail_products:0", 2),
         (3, Decimal("80.00"), Decimal("80.00"), 0, "low", "accounts:0,cards:0,retail_products:1", 1),
-        (4, Decimal("1000.00"), Decimal("1000.00"), 0, "medium", "accounts:0,cards:0,retail_products:2", 1),
+        (4, Decimal("1000.00"), Decimal("1000.00"), 0, "low", "accounts:0,cards:0,retail_products:2", 1),
         (5, Decimal("0.00"), Decimal("0.00"), 0, "none", "accounts:0,cards:0,retail_products:0", 0),
         (6, Decimal("1950.00"), Decimal("0.00"), 1950, "top", "accounts:1,cards:1,retail_products:0", 2),
+        (7, Decimal("1009.00"), Decimal("1009.00"), 0, "medium", "accounts:0,cards:0,retail_products:1", 1),
     ],
 )
 
@@ -516,6 +573,7 @@ RISK = expected(
         (4, False, 0, 0, None, 0, None, "none"),
         (5, False, 0, 0, None, 0, None, "none"),
         (6, False, 0, 0, 950, 3, 548.48, "low"),  # 1000, 50, 1000
+        (7, False, 0, 0, None, 0, None, "none"),
     ],
 )
 
@@ -622,7 +680,7 @@ def test_a_customer_without_activity_has_a_row_of_zeros(project: Project) -> Non
 
 def test_customer_360_joins_every_dimension_for_the_snapshot(project: Project) -> None:
     rows = read(project, "analytics.customer_360")
-    assert [row["customer_id"] for row in rows] == [1, 2, 3, 4, 5, 6]
+    assert [row["customer_id"] for row in rows] == [1, 2, 3, 4, 5, 6, 7]
     assert {row["snapshot_date"] for row in rows} == {SNAPSHOT}
     for row in rows:
         for dimension in DIMENSIONS.values():
@@ -644,7 +702,7 @@ def test_rebuilding_without_new_data_gives_the_same_tables(project: Project) -> 
     for name, rows in before.items():
         assert read(project, name) == rows, name
     history = load_table(catalog, "analytics.customer_360")
-    assert history is not None and history.scan().count() == 6  # the snapshot date was replaced
+    assert history is not None and history.scan().count() == 7  # the snapshot date was replaced
 
 
 def test_every_builtin_model_documents_every_column(project: Project) -> None:

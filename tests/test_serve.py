@@ -18,7 +18,7 @@ from c360.lake.catalog import open_catalog
 from c360.lake.query import run_query
 from c360.serve.app import create_app
 from c360.serve.auth import create_key
-from c360.serve.store import ProfileStore, publish, store_path
+from c360.serve.store import ProfileStore, publish, store_path, version_path
 
 SEGMENTS = {"big_spenders": "lifetime_value > 10000", "french": "country = 'France'"}
 LATEST = "snapshot_date = (SELECT max(snapshot_date) FROM analytics.customer_360)"  # the published snapshot
@@ -234,14 +234,15 @@ def test_identifier_map_keeps_source_record_keys(project: Project) -> None:
         version = int(
             con.execute("SELECT value FROM serving_meta WHERE key = 'current_version'").fetchone()[0]
         )
+    with sqlite3.connect(version_path(store_path(project), version)) as con:
         sources = {
             row[0]
             for row in con.execute(
-                f"SELECT DISTINCT substr(value, 1, instr(value, ':') - 1) FROM identifiers_v{version} "
+                "SELECT DISTINCT substr(value, 1, instr(value, ':') - 1) FROM identifiers "
                 "WHERE kind = 'record'"
             )
         }
-    assert {"crm", "web_visitors", "store_users", "retail_orders"} <= sources
+    assert {"crm", "web_visitors", "store_users", "retail_orders", "dispositions"} <= sources
 
 
 # --- history, search, segments ---------------------------------------------------------------------
@@ -483,10 +484,9 @@ def test_readers_only_see_complete_versions_during_republish(
     assert reads[0] > 10
     assert all(r.customers == full for r in results)
     assert len(versions) >= 2  # the reader saw the pointer move
-    with sqlite3.connect(store_path(project)) as con:
-        kept = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE name LIKE 'profiles_v%'")}
+    kept = {path.name for path in store_path(project).parent.glob("serving-v*.db")}
     last = results[-1].version
-    assert kept == {f"profiles_v{last}", f"profiles_v{last - 1}"}  # the current and the previous
+    assert kept == {f"serving-v{last}.db", f"serving-v{last - 1}.db"}  # the current and the previous
 
 
 def test_a_publish_killed_before_its_switch_leaves_readers_on_the_old_version(
@@ -564,20 +564,3 @@ def test_history_spans_snapshots(client: TestClient, keys: dict, project: Projec
     # The profile store still serves the latest snapshot.
     profile = client.get(f"/v1/customers/{cid}", headers=auth(keys["admin"])).json()
     assert profile["snapshot_date"] == dates[-1]
-
-
-def test_search_without_the_trigram_tokenizer(
-    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite before 3.34 has no trigram tokenizer: the trigrams are indexed as words instead."""
-    import c360.serve.store as serve_store
-
-    monkeypatch.setattr(serve_store, "search_tokenizer", lambda con: "unicode61")
-    publish(project, path=tmp_path / "serving.db")
-    with sqlite3.connect(tmp_path / "serving.db") as con:
-        sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'search_v1'").fetchone()[0]
-    assert "unicode61" in sql
-    target = rare_name(project)
-    name = target["last_name"]
-    total, page = ProfileStore(tmp_path / "serving.db").search(name[:3] + name[4:], 5, 0)
-    assert total > 0 and page[0][1]["customer_id"] == target["customer_id"]

@@ -24,6 +24,7 @@ class LazyGroup(click.Group):
 
     lazy: ClassVar[dict[str, str]] = {
         "stream": "c360.commands.stream:stream_group",
+        "identity": "c360.commands.identity:identity_group",
         "report": "c360.commands.report:report_command",
     }
 
@@ -235,13 +236,18 @@ def keys_revoke(key_id: str, directory: Path) -> None:
 
 @cli.command("build")
 @click.argument("models", nargs=-1)
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Rebuild incremental models whole instead of only the days new stage batches changed.",
+)
 @project_dir_option
-def build_command(models: tuple[str, ...], directory: Path) -> None:
+def build_command(models: tuple[str, ...], full_refresh: bool, directory: Path) -> None:
     """Build the SQL models (all, or MODELS and what they need) as Iceberg tables, with their tests."""
     from c360.config import load_project
     from c360.console import build_with_progress
 
-    build_with_progress(load_project(directory), list(models) or None)
+    build_with_progress(load_project(directory), list(models) or None, full_refresh=full_refresh)
 
 
 @cli.command("lineage")

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from c360.errors import ConfigError
+from c360.identity.settings import IdentitySettings
 from c360.stream.settings import StreamSettings
 
 CONFIG_FILE = "c360.toml"
@@ -132,6 +133,10 @@ class ServeSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8360, ge=1, le=65535)
     sql_timeout_seconds: float = Field(10.0, gt=0)
+    store_url: str | None = Field(
+        None,
+        description="PostgreSQL URL of the profile store; default: SQLite (serving.db in the lake).",
+    )
     roles: dict[str, RoleSettings] | None = Field(
         None, description="API roles; default: admin (pii, sql), analyst (sql), app (pii)."
     )
@@ -152,6 +157,7 @@ class Settings(_Strict):
         default_factory=dict, description="Saved customer segments: name = SQL predicate over customer_360."
     )
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("sources")
     @classmethod

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from c360.config import Project
+    from c360.identity.runner import IdentitySummary
     from c360.modeling import BuildResult, Model, ModelRun
     from c360.pipeline import RunOutcome
     from c360.raw.ingest import IngestResult
@@ -188,22 +189,25 @@ class _BuildProgress:
             self.progress.update(self.task, advance=1)
 
 
-def build_with_progress(project: Project, models: list[str] | None) -> BuildResult:
+def build_with_progress(
+    project: Project, models: list[str] | None, *, full_refresh: bool = False
+) -> BuildResult:
     from c360.modeling import build
 
     with _progress() as progress:
-        result = build(project, models, _BuildProgress(progress))
+        result = build(project, models, _BuildProgress(progress), full_refresh=full_refresh)
     table = Table(
         title=f"Built (build {result.build_id})", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD
     )
-    for column in ("model", "rows", "seconds", "partitions replaced", "schema changes"):
+    for column in ("model", "mode", "rows", "seconds", "partitions replaced", "schema changes"):
         table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
     for run in result.runs:
         table.add_row(
             run.model,
+            run.mode,
             f"{run.rows:,}",
             f"{run.seconds:.2f}",
-            ", ".join(run.partitions) or "whole",
+            _replaced(run),
             "; ".join(run.schema_changes),
         )
     out.print(table)
@@ -215,6 +219,15 @@ def build_with_progress(project: Project, models: list[str] | None) -> BuildResu
             f"({', '.join(lacking)}); ingest and stage those sources to build them"
         )
     return result
+
+
+def _replaced(run: ModelRun) -> str:
+    """Which partitions a model run replaced: whole, none, or the days (elided when many)."""
+    if run.mode == "full" and not run.partitions:
+        return "whole"
+    if len(run.partitions) > 3:
+        return f"{run.partitions[0]} … {run.partitions[-1]} ({len(run.partitions)} days)"
+    return ", ".join(run.partitions) or "none"
 
 
 def run_with_progress(project: Project) -> RunOutcome:
@@ -246,22 +259,41 @@ def run_with_progress(project: Project) -> RunOutcome:
 
 
 def run_on_schedule(project: Project, interval: float) -> None:
-    """The scheduler: one run at a time, each starting ``interval`` after the previous start."""
+    """The scheduler: one run at a time, each starting ``interval`` after the previous start.
+
+    Ctrl-C (or SIGTERM) lets the current run finish and then stops: interrupting a run halfway
+    would only make the next one repair it. A second Ctrl-C interrupts at once.
+    """
+    import signal
+    import threading
+
     from c360.errors import C360Error
 
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        console.print("stopping after the current run (Ctrl-C again to interrupt it)")
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     out.print(f"running every {interval:g} s; Ctrl-C stops after the current run")
     try:
-        while True:
+        while not stop.is_set():
             started = time.monotonic()
             try:
                 run_with_progress(project)
             except C360Error as error:
                 console.print(f"[red]run failed:[/red] {error}")
             wait = max(0.0, interval - (time.monotonic() - started))
-            out.print(f"next run in {wait:.0f} s")
-            time.sleep(wait)
-    except KeyboardInterrupt:
-        out.print("stopped")
+            if not stop.is_set():
+                out.print(f"next run in {wait:.0f} s")
+                stop.wait(wait)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    out.print("stopped")
 
 
 def simulate_with_progress(customers: int, seed: int, target: Path) -> None:
@@ -395,3 +427,35 @@ def print_arrow(data: pa.Table, fmt: str, limit: int) -> None:
         out.print(table)
         if data.num_rows > limit:
             out.print(f"{data.num_rows:,} rows, first {limit:,} shown (use --limit or --format csv)")
+
+
+def print_identity_summary(summary: IdentitySummary) -> None:
+    table = Table(
+        title=f"Identity ({summary.mode} run)", title_justify="left", box=box.SIMPLE, show_header=False
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, value in (
+        ("records", summary.records),
+        ("records not seen before", summary.new_records),
+        ("customers", summary.customers),
+        ("edges written to identity.graph", summary.edges),
+        ("new customer ids", summary.new_customers),
+        ("merges", summary.merges),
+        ("splits", summary.splits),
+    ):
+        table.add_row(label, f"{value:,}")
+    table.add_row("model", summary.model_version or "none")
+    table.add_row("seconds", f"{summary.seconds:.1f}")
+    out.print(table)
+    if summary.warning:
+        out.print(f"[yellow]warning[/yellow]: {summary.warning}")
+
+
+def print_identity_evaluation(report: dict[str, float], truth: Path) -> None:
+    table = Table(title=f"Identity against {truth}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in report.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
+    out.print(table)

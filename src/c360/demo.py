@@ -122,10 +122,14 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
         ingest_with_progress,
         out,
         print_evaluation,
+        print_identity_evaluation,
+        print_identity_summary,
         print_profile,
         simulate_with_progress,
         stage_with_progress,
     )
+    from c360.identity.runner import run_identity
+    from c360.identity.scoring import score_resolution
     from c360.serve.store import publish
     from c360.simulate.clock import NOW_US
     from c360.simulate.crm_server import ChaosSettings, CrmApiServer
@@ -172,7 +176,12 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
     out.rule("4. stage: type and validate every batch against its contract")
     stage_with_progress(project, None)
 
-    out.rule("5. build the customer dimensions and customer_360, and publish them to the profile store")
+    out.rule("5. identity: one stable customer_id per person across every source")
+    with out.status("identity: starting…") as status:
+        print_identity_summary(run_identity(project, lambda step: status.update(f"identity: {step}…")))
+    print_identity_evaluation(*score_resolution(project, sources))
+
+    out.rule("6. build the customer dimensions and customer_360, and publish them to the profile store")
     build_with_progress(project, None)
     published = publish(project)
     out.print(
@@ -180,10 +189,10 @@ def run_demo(directory: Path, customers: int, seed: int) -> None:
         f"{published.identifiers:,} identifiers; serve them with `c360 serve --dir {directory}`"
     )
 
-    out.rule("6. one customer, 360 degrees")
+    out.rule("7. one customer, 360 degrees")
     print_profile(sample_profile(project))
 
-    out.rule("7. the clickstream through the bot and flood detectors, scored against the injected attacks")
+    out.rule("8. the clickstream through the bot and flood detectors, scored against the injected attacks")
     print_evaluation(evaluate_simulation(sources))
 
     out.rule("done")

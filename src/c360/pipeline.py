@@ -1,7 +1,8 @@
 """``c360 run``: every step in order under one lake lock, each run recorded in ``ops.runs``.
 
 The steps are the zones of the data flow: ingest (sources → raw), stage (raw → stage and
-quarantine), build (stage → analytics), publish (analytics → the profile store). A failed step
+quarantine), identity (stage → identity: one stable customer_id per person), build (stage and
+identity → analytics), publish (analytics → the profile store). A failed step
 stops the run with its error; since every step commits batch by batch and skips what is done, the
 next run resumes where this one stopped.
 """
@@ -82,6 +83,13 @@ def _stage(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
     return staged + quarantined, f"{staged} staged, {quarantined} quarantined"
 
 
+def _identity(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
+    from c360.identity.runner import identity_locked
+
+    summary = identity_locked(project, catalog)
+    return summary.records, summary.detail
+
+
 def _build(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
     from c360.modeling import build_locked
 
@@ -103,6 +111,7 @@ def _publish(project: Project, catalog: SqlCatalog) -> tuple[int, str]:
 STEPS: list[tuple[str, Step]] = [
     ("ingest", _ingest),
     ("stage", _stage),
+    ("identity", _identity),
     ("build", _build),
     ("publish", _publish),
 ]

@@ -130,7 +130,7 @@ def stream_run(
 
     from c360.config import load_project
     from c360.console import console, print_alert
-    from c360.stream.runner import StreamRunner
+    from c360.stream.service import wire_runner
     from c360.stream.settings import StreamSettings
     from c360.stream.sinks import FileSink, WebhookSink
     from c360.stream.transports import open_transport
@@ -147,26 +147,16 @@ def stream_run(
         sinks.append(FileSink(alerts_file))
     if webhook is not None:
         sinks.append(WebhookSink(webhook))
-    raw_sink = None
-    live = None
-    if project is not None:
-        from c360.lake.catalog import open_catalog
-        from c360.serve.alert_store import ServingAlertSink
-        from c360.serve.live import LiveCounters
-        from c360.serve.store import store_path
-
-        sinks.append(ServingAlertSink(store_path(project), cooldown_s=settings.cooldown_s))
-        live = LiveCounters(store_path(project))
-        catalog = open_catalog(project)
-        if store:
-            from c360.stream.alerts import AlertStore
-
-            sinks.append(AlertStore(catalog, flush_every=100))
-        if not no_raw and settings.raw_sink.enabled:
-            from c360.stream.raw_sink import RawSink
-
-            raw_sink = RawSink(catalog, project.lake_dir, settings.raw_sink)
     transport = open_transport(settings.transport)
+    wired = wire_runner(
+        transport,
+        settings,
+        project,
+        sinks=sinks,
+        land_raw=not no_raw,
+        store_alerts=store,
+        on_alert=print_alert,
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -174,29 +164,20 @@ def stream_run(
     if replay_path is not None:
         publisher = _Replayer(transport, replay_path, stop)
         publisher.start()
-    runner = StreamRunner(
-        transport,
-        settings,
-        sinks=sinks,
-        raw_sink=raw_sink,
-        on_events=[live.on_events] if live is not None else [],
-        on_alert=print_alert,
-    )
     console.print(f"stream run: consuming from {transport.describe()} (Ctrl-C to stop)")
     try:
         with console.status("starting") as status:
-            stats = runner.run(stop, idle_exit_s=idle_exit, on_tick=lambda s: status.update(_tick(s)))
+            stats = wired.runner.run(stop, idle_exit_s=idle_exit, on_tick=lambda s: status.update(_tick(s)))
     finally:
         stop.set()
         if publisher is not None:
             publisher.join()
         transport.close()
-        if live is not None:
-            live.close()
+        wired.close()
     if publisher is not None and publisher.error is not None:
         hint = "give a REES46-format clickstream CSV or a folder of them"
         raise C360Error(f"--replay {replay_path}: {publisher.error}", hint=hint)
-    _print_run_summary(stats, raw_sink, sinks)
+    _print_run_summary(stats, wired.raw_sink, wired.sinks)
 
 
 class _Replayer(threading.Thread):

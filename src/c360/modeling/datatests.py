@@ -1,7 +1,8 @@
 """The data tests of a model header, run on the model's result before it may replace the table.
 
-They run on the Arrow result in memory, not on the committed table, so a model whose result
-fails keeps its previous good table: the failure costs a rerun, never a bad table downstream.
+They run in DuckDB over the Parquet files the result was written to, before those files are
+committed, so a model whose result fails keeps its previous good table: the failure costs a
+rerun, never a bad table downstream. Nothing is loaded into Python but counts and examples.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from c360.engine.errors import ModelError, location
 from c360.errors import C360Error
 from c360.modeling.header import DataTest, Header
+
+if TYPE_CHECKING:
+    import duckdb
 
 EXAMPLES = 5
 
@@ -50,14 +52,15 @@ class DataTestError(C360Error):
         )
 
 
-def check_declared_columns(result: pa.Table, header: Header, path: Path) -> None:
+def check_declared_columns(columns: list[str], header: Header, path: Path) -> None:
     """Every column the header names must exist in the result: a stale header is a bug too."""
-    present = set(result.column_names)
+    present = set(columns)
     declared: list[tuple[str, int, str]] = [
         (name, header.line_of.get("grain", 0), "grain") for name in header.grain
     ]
     if header.partition:
-        declared.append((header.partition, header.line_of.get("partition", 0), "partition"))
+        key = "incremental" if header.incremental is not None else "partition"
+        declared.append((header.partition, header.line_of.get(key, 0), key))
     declared += [(name, test.line, test.text) for test in header.tests for name in test.columns]
     declared += [(doc.name, doc.line, f"column {doc.name}") for doc in header.columns.values()]
     for name, line, where in declared:
@@ -66,38 +69,53 @@ def check_declared_columns(result: pa.Table, header: Header, path: Path) -> None
                 path,
                 line or None,
                 f"{where} names column '{name}', which the SELECT does not return",
-                hint=f"the SELECT returns: {', '.join(result.column_names)}",
+                hint=f"the SELECT returns: {', '.join(columns)}",
             )
 
 
-def run_data_tests(result: pa.Table, header: Header, row_count: Callable[[str], int]) -> list[TestFailure]:
-    """The failures of ``header``'s tests on ``result``; ``row_count`` counts another table's rows."""
+def run_data_tests(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    rows: int,
+    header: Header,
+    row_count: Callable[[str], int],
+) -> list[TestFailure]:
+    """The failures of ``header``'s tests on the rows of ``relation`` (a DuckDB table expression).
+
+    ``rows`` is what the row-count tests compare: the result's rows, plus, for an incremental
+    build, the rows the table keeps; ``row_count`` counts another table's rows.
+    """
     failures = []
     for test in header.tests:
-        failure = _run(test, result, header.grain, row_count)
+        failure = _run(con, test, relation, rows, header.grain, row_count)
         if failure is not None:
             failures.append(failure)
     return failures
 
 
 def _run(
-    test: DataTest, result: pa.Table, grain: tuple[str, ...], row_count: Callable[[str], int]
+    con: duckdb.DuckDBPyConnection,
+    test: DataTest,
+    relation: str,
+    rows: int,
+    grain: tuple[str, ...],
+    row_count: Callable[[str], int],
 ) -> TestFailure | None:
     if test.kind == "not_null":
-        return _not_null(test, result, grain)
+        return _not_null(con, test, relation, grain)
     if test.kind == "unique":
-        return _unique(test, result)
+        return _unique(con, test, relation)
     if test.kind == "accepted_values":
-        return _accepted_values(test, result)
+        return _accepted_values(con, test, relation)
     if test.kind == "row_count_equals":
         assert test.table is not None
         expected = row_count(test.table)
-        if result.num_rows != expected:
-            return TestFailure(test, f"{result.num_rows} rows, but {test.table} has {expected}", ())
+        if rows != expected:
+            return TestFailure(test, f"{rows} rows, but {test.table} has {expected}", ())
         return None
     assert test.minimum is not None
-    if result.num_rows < test.minimum:
-        return TestFailure(test, f"{result.num_rows} rows, fewer than {test.minimum}", ())
+    if rows < test.minimum:
+        return TestFailure(test, f"{rows} rows, fewer than {test.minimum}", ())
     return None
 
 
@@ -107,51 +125,67 @@ def _show(value: object) -> str:
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
-def _not_null(test: DataTest, result: pa.Table, grain: tuple[str, ...]) -> TestFailure | None:
-    problems = []
-    examples: list[str] = []
-    keys = [name for name in grain if name not in test.columns]
-    for name in test.columns:
-        nulls = pc.is_null(result[name])
-        count = pc.sum(nulls).as_py() or 0
-        if not count:
-            continue
-        problems.append(f"{count} null {name}")
-        offending = result.filter(nulls)
-        for row in offending.select(keys).slice(0, EXAMPLES).to_pylist() if keys else []:
-            examples.append("(" + ", ".join(f"{k}={_show(v)}" for k, v in row.items()) + ")")
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _not_null(
+    con: duckdb.DuckDBPyConnection, test: DataTest, relation: str, grain: tuple[str, ...]
+) -> TestFailure | None:
+    counts = ", ".join(f"count(*) FILTER (WHERE {_quote(name)} IS NULL)" for name in test.columns)
+    nulls = dict(zip(test.columns, con.execute(f"SELECT {counts} FROM {relation}").fetchone(), strict=True))
+    problems = [f"{count} null {name}" for name, count in nulls.items() if count]
     if not problems:
         return None
+    keys = [name for name in grain if name not in test.columns]
+    examples: list[str] = []
+    listed = ", ".join(_quote(key) for key in keys)
+    for name, count in nulls.items():  # each null column's first rows by the grain
+        if not count or not keys or len(examples) >= EXAMPLES:
+            continue
+        found = con.execute(
+            f"SELECT {listed} FROM {relation} WHERE {_quote(name)} IS NULL ORDER BY {listed} LIMIT {EXAMPLES}"
+        ).fetchall()
+        examples += [
+            "(" + ", ".join(f"{k}={_show(v)}" for k, v in zip(keys, row, strict=True)) + ")" for row in found
+        ]
     return TestFailure(test, "; ".join(problems), tuple(examples[:EXAMPLES]))
 
 
-def _unique(test: DataTest, result: pa.Table) -> TestFailure | None:
-    keys = result.select(list(test.columns))
-    present = keys.drop_null()  # like SQL's UNIQUE: nulls are not_null's business
-    counts = present.group_by(list(test.columns)).aggregate([([], "count_all")])
-    duplicated = counts.filter(pc.greater(counts["count_all"], 1))
-    if duplicated.num_rows == 0:
+def _unique(con: duckdb.DuckDBPyConnection, test: DataTest, relation: str) -> TestFailure | None:
+    listed = ", ".join(_quote(name) for name in test.columns)
+    present = " AND ".join(f"{_quote(name)} IS NOT NULL" for name in test.columns)  # nulls: not_null's
+    found = con.execute(
+        f"""
+        WITH duplicated AS (
+            SELECT {listed}, count(*) AS times FROM {relation} WHERE {present}
+            GROUP BY {listed} HAVING count(*) > 1
+        )
+        SELECT count(*) OVER (), sum(times) OVER () - count(*) OVER (), * FROM duplicated
+        ORDER BY times DESC, {listed} LIMIT {EXAMPLES}
+        """
+    ).fetchall()
+    if not found:
         return None
-    duplicated = duplicated.sort_by([("count_all", "descending")] + [(c, "ascending") for c in test.columns])
+    repeated, extra = found[0][0], found[0][1]
     examples = []
-    for row in duplicated.slice(0, EXAMPLES).to_pylist():
-        times = row.pop("count_all")
-        key = ", ".join(_show(v) for v in row.values())
-        examples.append(f"{key if len(row) == 1 else f'({key})'} ×{times}")
-    extra = pc.sum(duplicated["count_all"]).as_py() - duplicated.num_rows
-    return TestFailure(test, f"{duplicated.num_rows} values repeated ({extra} extra rows)", tuple(examples))
+    for row in found:
+        key = ", ".join(_show(v) for v in row[2:-1])
+        examples.append(f"{key if len(test.columns) == 1 else f'({key})'} ×{row[-1]}")
+    return TestFailure(test, f"{repeated} values repeated ({extra} extra rows)", tuple(examples))
 
 
-def _accepted_values(test: DataTest, result: pa.Table) -> TestFailure | None:
-    column = result[test.columns[0]]
-    as_text = pc.cast(column, pa.string()) if column.type != pa.string() else column
-    unexpected = pc.and_(pc.is_valid(as_text), pc.invert(pc.is_in(as_text, pa.array(test.values))))
-    bad = as_text.filter(unexpected)
-    if len(bad) == 0:
+def _accepted_values(con: duckdb.DuckDBPyConnection, test: DataTest, relation: str) -> TestFailure | None:
+    allowed = ", ".join("'" + value.replace("'", "''") + "'" for value in test.values)
+    found = con.execute(
+        f"""
+        WITH texts AS (SELECT CAST({_quote(test.columns[0])} AS VARCHAR) AS value FROM {relation})
+        SELECT sum(count(*)) OVER (), value, count(*) AS times FROM texts
+        WHERE value IS NOT NULL AND value NOT IN ({allowed})
+        GROUP BY value ORDER BY times DESC, value LIMIT {EXAMPLES}
+        """
+    ).fetchall()
+    if not found:
         return None
-    tally = pc.value_counts(bad)
-    counts = pa.table({"values": tally.field("values"), "counts": tally.field("counts")}).sort_by(
-        [("counts", "descending"), ("values", "ascending")]
-    )
-    examples = tuple(f"{_show(r['values'])} ×{r['counts']}" for r in counts.slice(0, EXAMPLES).to_pylist())
-    return TestFailure(test, f"{len(bad)} rows with other values", examples)
+    examples = tuple(f"{_show(value)} ×{times}" for _, value, times in found)
+    return TestFailure(test, f"{found[0][0]} rows with other values", examples)

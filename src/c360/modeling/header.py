@@ -8,10 +8,16 @@ materialization all read it from there::
     -- description: One row per customer: age, age band, life stage.
     -- grain: customer_id
     -- partition: snapshot_date
+    -- incremental: event_date from stage.clickstream.event_time within 1 day
     -- tests: not_null(customer_id); unique(customer_id); row_count_min(1)
     -- tests: accepted_values(age_band: 18-24, 25-34, 35-44)
     -- column customer_id: The customer [pii]
     -- column age_band: Age band at the snapshot date
+
+``incremental`` (instead of ``partition``) partitions the table by a date column and rebuilds
+only the days that new data of the named stage table can change (see docs/models.md).
+``order: none`` writes the result in the engine's order instead of sorted by the grain: for a big
+intermediate table, which no one reads in file order and which costs as much to sort as to build.
 
 A line starting ``--`` followed by two or more spaces continues the previous value. ``tests``
 may repeat; every other key appears once. Any other line is refused with its file and line, so a
@@ -29,10 +35,16 @@ from c360.engine.errors import ModelError
 
 MODEL_ZONES = ("identity", "analytics")
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-KEY_LINE = re.compile(rf"^ ?(model|description|grain|partition|tests|column\s+({IDENTIFIER}))\s*:(.*)$")
+KEY_LINE = re.compile(
+    rf"^ ?(model|description|grain|partition|incremental|order|tests|column\s+({IDENTIFIER}))\s*:(.*)$"
+)
 CONTINUATION = re.compile(r"^(?:  |\t)\s*(\S.*)$")
 TEST_CALL = re.compile(rf"^({IDENTIFIER})\s*\((.*)\)$", re.DOTALL)
 TABLE_NAME = re.compile(rf"^({IDENTIFIER})\.({IDENTIFIER})$")
+INCREMENTAL = re.compile(
+    rf"^({IDENTIFIER})\s+from\s+({IDENTIFIER}\.{IDENTIFIER})\.({IDENTIFIER})(?:\s+within\s+(\d+)\s+days?)?$"
+)
+INCREMENTAL_USAGE = "<date column> from <zone>.<table>.<time column> [within <n> days]"
 PII_TAG = re.compile(r"\s*\[pii\]\s*$", re.IGNORECASE)
 TEST_KINDS = {
     "not_null": "not_null(column, ...)",
@@ -41,7 +53,8 @@ TEST_KINDS = {
     "row_count_equals": "row_count_equals(zone.table)",
     "row_count_min": "row_count_min(n)",
 }
-KNOWN_KEYS = "model, description, grain, partition, tests, column <name>"
+KNOWN_KEYS = "model, description, grain, partition, incremental, order, tests, column <name>"
+ORDERS = ("grain", "none")
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,20 @@ class DataTest:
 
 
 @dataclass(frozen=True)
+class Incremental:
+    """Which days of the table a new batch of ``source`` can change.
+
+    A row of ``source`` dated D (the day of its ``source_column``) can change the table's
+    ``column`` partitions D - ``margin_days`` to D + ``margin_days``.
+    """
+
+    column: str
+    source: str
+    source_column: str
+    margin_days: int
+
+
+@dataclass(frozen=True)
 class Header:
     model: str
     description: str
@@ -74,6 +101,8 @@ class Header:
     tests: tuple[DataTest, ...]
     columns: dict[str, ColumnDoc]
     line_of: dict[str, int]  # key → line it was declared on, for messages about it
+    incremental: Incremental | None = None
+    sorted: bool = True  # False with ``order: none``
 
 
 def parse_header(text: str, path: Path) -> Header:
@@ -107,14 +136,27 @@ def parse_header(text: str, path: Path) -> Header:
                 f"the header has no '{required}:' line",
                 hint="start the file with '-- model: analytics.<table>' and '-- description: ...'",
             )
+    partition = _partition(values.get("partition"), path, line_of.get("partition", 0))
+    incremental = _incremental(values.get("incremental"), path, line_of.get("incremental", 0))
+    if incremental is not None:
+        if partition not in (None, incremental.column):
+            raise ModelError(
+                path,
+                line_of["partition"],
+                f"partition: {partition} differs from the incremental column {incremental.column}",
+                hint="an incremental table is partitioned by its incremental column: drop the partition line",
+            )
+        partition = incremental.column
     return Header(
         model=_model_name(values["model"], path, line_of["model"]),
         description=values["description"],
         grain=_identifiers(values.get("grain", ""), path, line_of.get("grain", 0), "grain"),
-        partition=_partition(values.get("partition"), path, line_of.get("partition", 0)),
+        partition=partition,
         tests=tuple(tests),
         columns=columns,
         line_of=line_of,
+        incremental=incremental,
+        sorted=_order(values.get("order", "grain"), path, line_of.get("order", 0)) == "grain",
     )
 
 
@@ -178,6 +220,33 @@ def _partition(value: str | None, path: Path, line: int) -> str | None:
     if len(names) != 1:
         raise ModelError(path, line, "partition: name exactly one column (e.g. snapshot_date)")
     return names[0]
+
+
+def _order(value: str, path: Path, line: int) -> str:
+    if value not in ORDERS:
+        raise ModelError(
+            path,
+            line,
+            f"order: '{value}' is not one of {', '.join(ORDERS)}",
+            hint="grain (the default) sorts the result by its grain; none keeps the engine's order",
+        )
+    return value
+
+
+def _incremental(value: str | None, path: Path, line: int) -> Incremental | None:
+    if value is None:
+        return None
+    match = INCREMENTAL.match(value)
+    if not match:
+        raise ModelError(
+            path,
+            line,
+            f"cannot read 'incremental: {value}'",
+            hint=f"write it as {INCREMENTAL_USAGE}, "
+            "e.g. event_date from stage.clickstream.event_time within 1 day",
+        )
+    column, source, source_column, margin = match.groups()
+    return Incremental(column, source, source_column, int(margin or 0))
 
 
 def _split_top_level(text: str, separator: str) -> list[str]:

@@ -1,29 +1,34 @@
 -- model: analytics.customer_360
 -- description: One row per customer per snapshot date: the denormalized customer 360 view, every
---   dimension joined on customer_id (each dimension is unique on customer_id and has every CRM
---   client, so the join neither drops nor repeats a customer). Kept as history: a build replaces
+--   dimension joined on customer_id (each dimension is unique on customer_id and has every resolved
+--   customer of analytics.int_customers, with or without a CRM client, so the join neither drops nor
+--   repeats a customer). Kept as history: a build replaces
 --   only the snapshot date it computes (the latest business date in stage, analytics.int_snapshot).
 --   Rules behind each column are in the description of its dimension table.
 -- grain: customer_id, snapshot_date
 -- partition: snapshot_date
 -- tests: not_null(customer_id, snapshot_date, age_band, region, trend, risk_level, value_tier);
 --   unique(customer_id, snapshot_date)
--- tests: row_count_equals(analytics.int_clients)
+-- tests: row_count_equals(analytics.int_customers)
 -- tests: accepted_values(trend: up, down, stable, new, inactive)
 -- tests: accepted_values(risk_level: high, medium, low, none)
 -- tests: accepted_values(value_tier: top, high, medium, low, none)
--- column customer_id: The customer (the CRM client_id until identity resolution lands)
+-- column customer_id: The resolved customer, stable across runs (identity.record_customers)
 -- column snapshot_date: The day this profile describes (latest business date in stage)
--- column first_name: Given name (latest CRM version) [pii]
--- column last_name: Family name (latest CRM version) [pii]
--- column email: E-mail address, lower-case [pii]
--- column phone: Phone number in E.164 [pii]
--- column address: Street address [pii]
--- column birth_date: Date of birth [pii]
+-- column client_id: The customer's primary CRM client (null for a person the bank does not know)
+-- column crm_clients: CRM clients resolved to the customer (2 for a double registration)
+-- column source_records: Source records resolved to the customer (see identity.record_customers)
+-- column sources: Source systems that know the customer
+-- column first_name: Given name (golden record: identity.golden tells its source) [pii]
+-- column last_name: Family name (golden record) [pii]
+-- column email: E-mail address, lower-case (golden record) [pii]
+-- column phone: Phone number in E.164 (golden record) [pii]
+-- column address: Street address (golden record) [pii]
+-- column birth_date: Date of birth (golden record) [pii]
 -- column age: Age in completed years at the snapshot date (dim_demographic)
--- column age_band: under 18, 18-24, 25-34, 35-44, 45-54, 55-64 or 65+ (dim_demographic)
--- column life_stage: minor, student, young single, young couple, mid-life, pre-retirement or
---   retired (dim_demographic)
+-- column age_band: under 18, 18-24, 25-34, 35-44, 45-54, 55-64, 65+ or unknown (dim_demographic)
+-- column life_stage: minor, student, young single, young couple, mid-life, pre-retirement,
+--   retired or unknown (dim_demographic)
 -- column marital_status: married, single or divorced (dim_demographic)
 -- column occupation: Occupation, lower-case (dim_demographic)
 -- column home_ownership: own, rent or unknown (dim_demographic)
@@ -123,6 +128,10 @@
 SELECT
     c.customer_id,
     s.snapshot_date,
+    c.client_id,
+    c.crm_clients,
+    c.source_records,
+    c.sources,
     c.first_name,
     c.last_name,
     c.email,
@@ -227,7 +236,7 @@ SELECT
     rsk.movements_6m,
     rsk.amount_stddev_6m,
     rsk.risk_level
-FROM analytics.int_clients AS c
+FROM analytics.int_customers AS c
 CROSS JOIN analytics.int_snapshot AS s
 LEFT JOIN analytics.dim_demographic AS dem ON dem.customer_id = c.customer_id
 LEFT JOIN analytics.dim_geographic AS geo ON geo.customer_id = c.customer_id

@@ -1,5 +1,5 @@
 -- model: analytics.dim_digital
--- description: One row per customer (every CRM client): the customer's web behaviour, from the
+-- description: One row per resolved customer (analytics.int_customers): the customer's web behaviour, from the
 --   distinct (customer, session) pairs of analytics.int_client_sessions (the sessions of every
 --   browser the customer logged in from, each once). Pageviews and time on site are the sessions'
 --   GA totals summed over sessions; hits are counted per session from the hits table, never after
@@ -9,8 +9,8 @@
 -- grain: customer_id
 -- tests: not_null(customer_id, sessions, visitors, pageviews, hits, time_on_site_seconds);
 --   unique(customer_id)
--- tests: row_count_equals(analytics.int_clients)
--- column customer_id: The customer (client_id until identity resolution lands)
+-- tests: row_count_equals(analytics.int_customers)
+-- column customer_id: The resolved customer (analytics.int_customers)
 -- column sessions: Web sessions of the customer's browsers
 -- column visitors: Browsers (GA visitors) the customer logged in from and that have sessions
 -- column pageviews: Page views, summed over the sessions
@@ -80,7 +80,7 @@ SELECT
     p.first_visit_date,
     p.last_visit_date,
     CAST(date_diff('day', p.last_visit_date, s.snapshot_date) AS INTEGER) AS days_since_last_visit
-FROM analytics.int_clients AS c
+FROM analytics.int_customers AS c
 CROSS JOIN analytics.int_snapshot AS s
 LEFT JOIN per_customer AS p ON p.customer_id = c.customer_id
 LEFT JOIN sources AS src ON src.customer_id = c.customer_id AND src.source_rank = 1

@@ -1,5 +1,5 @@
 -- model: analytics.dim_financial
--- description: One row per customer (every CRM client): the customer's banking products and money
+-- description: One row per resolved customer (analytics.int_customers): the customer's banking products and money
 --   flows. Money is counted on the accounts the customer owns (see analytics.int_client_finance);
 --   credits are movements of type credit and debits movements of type debit, counted separately
 --   (the reference counted debits from the credit rows). Windows are calendar months back from the
@@ -12,9 +12,9 @@
 -- grain: customer_id
 -- tests: not_null(customer_id, accounts, accounts_owned, cards, current_balance, credits_3m, debits_3m);
 --   not_null(credits_6m, debits_6m, volume_3m, volume_prev_3m, trend); unique(customer_id)
--- tests: row_count_equals(analytics.int_clients)
+-- tests: row_count_equals(analytics.int_customers)
 -- tests: accepted_values(trend: up, down, stable, new, inactive)
--- column customer_id: The customer (client_id until identity resolution lands)
+-- column customer_id: The resolved customer (analytics.int_customers)
 -- column accounts: Accounts the customer may operate (owner or user)
 -- column accounts_owned: Accounts the customer owns
 -- column accounts_as_user: Accounts of someone else the customer may operate
@@ -61,7 +61,7 @@ WITH flows AS (
         coalesce(f.debit_amount_3m + f.debit_amount_prev_3m, 0) AS debit_amount_6m,
         coalesce(f.credit_amount_3m + f.debit_amount_3m, 0) AS volume_3m,
         coalesce(f.credit_amount_prev_3m + f.debit_amount_prev_3m, 0) AS volume_prev_3m
-    FROM analytics.int_clients AS c
+    FROM analytics.int_customers AS c
     LEFT JOIN analytics.int_client_finance AS f ON f.customer_id = c.customer_id
     LEFT JOIN analytics.int_client_cards AS k ON k.customer_id = c.customer_id
 )

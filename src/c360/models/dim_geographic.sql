@@ -1,5 +1,5 @@
 -- model: analytics.dim_geographic
--- description: One row per customer (every CRM client): where the customer lives and banks. City
+-- description: One row per resolved customer (analytics.int_customers): where the customer lives and banks. City
 --   and country come from the latest CRM version. Region is derived from the country:
 --   North America (United States, Canada); Latin America (Mexico, Central and South America);
 --   Europe (the European countries, Russia included); Middle East & Africa (Turkey, Israel, the
@@ -9,10 +9,10 @@
 --   without owned accounts).
 -- grain: customer_id
 -- tests: not_null(customer_id, region, branches); unique(customer_id)
--- tests: row_count_equals(analytics.int_clients)
+-- tests: row_count_equals(analytics.int_customers)
 -- tests: accepted_values(region: North America, Latin America, Europe, Middle East & Africa,
 --   Asia Pacific, Other, Unknown)
--- column customer_id: The customer (client_id until identity resolution lands)
+-- column customer_id: The resolved customer (analytics.int_customers)
 -- column city: City of the customer's address [pii]
 -- column country: Country of the customer's address [pii]
 -- column region: World region of the country (mapping in the table description)
@@ -51,5 +51,5 @@ SELECT
     END AS region,
     f.home_branch_id,
     CAST(coalesce(f.branches, 0) AS BIGINT) AS branches
-FROM analytics.int_clients AS c
+FROM analytics.int_customers AS c
 LEFT JOIN analytics.int_client_finance AS f ON f.customer_id = c.customer_id

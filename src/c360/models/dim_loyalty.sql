@@ -1,21 +1,20 @@
 -- model: analytics.dim_loyalty
--- description: One row per customer (every CRM client): how long and how actively the customer has
+-- description: One row per resolved customer (analytics.int_customers): how long and how actively the customer has
 --   been with the company. Years of history count completed years from the CRM registration to the
 --   snapshot date. Recency is the days from the latest activity (a movement on an owned account, a
---   retail order or a web visit; store clickstream events name store users, not clients, and join
---   once identity resolution lands) to the snapshot date, null for a customer never active. Frequency is
+--   retail order or a web visit) to the snapshot date, null for a customer never active. Frequency is
 --   the movements on owned accounts in the last 90 days. Products are the accounts the customer may
 --   operate plus the cards issued to them; acquisitions are account openings and card issues. The
 --   first and last dispositions are ranked in opposite directions (see analytics.int_client_dispositions).
 -- grain: customer_id
--- tests: not_null(customer_id, client_created_date, tenure_days, years_of_history, frequency_90d);
+-- tests: not_null(customer_id, frequency_90d);
 --   not_null(products, accounts, cards); unique(customer_id)
--- tests: row_count_equals(analytics.int_clients)
+-- tests: row_count_equals(analytics.int_customers)
 -- tests: accepted_values(first_disposition_role: owner, user)
 -- tests: accepted_values(last_disposition_role: owner, user)
--- column customer_id: The customer (client_id until identity resolution lands)
--- column client_created_date: Day the customer was registered in the CRM
--- column tenure_days: Days from the CRM registration to the snapshot date
+-- column customer_id: The resolved customer (analytics.int_customers)
+-- column client_created_date: Day the customer's first CRM client was registered (null without one)
+-- column tenure_days: Days from the CRM registration to the snapshot date (null without one)
 -- column years_of_history: Completed years from the CRM registration to the snapshot date
 -- column last_transaction_date: Day of the latest movement on an owned account
 -- column last_order_date: Day of the latest retail order
@@ -70,7 +69,7 @@ joined AS (
         d.last_disposition_account_id,
         d.last_disposition_role,
         d.last_disposition_date
-    FROM analytics.int_clients AS c
+    FROM analytics.int_customers AS c
     CROSS JOIN analytics.int_snapshot AS s
     LEFT JOIN analytics.int_client_finance AS f ON f.customer_id = c.customer_id
     LEFT JOIN analytics.int_client_cards AS k ON k.customer_id = c.customer_id

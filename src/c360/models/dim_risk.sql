@@ -1,5 +1,5 @@
 -- model: analytics.dim_risk
--- description: One row per customer (every CRM client): overdraft and volatility signals on the
+-- description: One row per resolved customer (analytics.int_customers): overdraft and volatility signals on the
 --   accounts the customer owns. An account is overdrawn when its latest balance is below zero; a
 --   negative-balance day is a day on which a movement left an owned account below zero (counted per
 --   account). Volatility is the sample standard deviation of the movement amounts (unsigned) of the
@@ -9,9 +9,9 @@
 -- grain: customer_id
 -- tests: not_null(customer_id, has_negative_balance, negative_balance_accounts, negative_balance_days);
 --   not_null(movements_6m, risk_level); unique(customer_id)
--- tests: row_count_equals(analytics.int_clients)
+-- tests: row_count_equals(analytics.int_customers)
 -- tests: accepted_values(risk_level: high, medium, low, none)
--- column customer_id: The customer (client_id until identity resolution lands)
+-- column customer_id: The resolved customer (analytics.int_customers)
 -- column has_negative_balance: Whether an owned account's latest balance is below zero
 -- column negative_balance_accounts: Owned accounts whose latest balance is below zero
 -- column negative_balance_days: Account-days on which a movement left an owned account below zero
@@ -32,7 +32,7 @@ WITH signals AS (
             f.credit_amount_3m + f.debit_amount_3m + f.credit_amount_prev_3m + f.debit_amount_prev_3m, 0
         ) AS amount_6m,
         coalesce(f.amount_squares_6m, 0) AS amount_squares_6m
-    FROM analytics.int_clients AS c
+    FROM analytics.int_customers AS c
     LEFT JOIN analytics.int_client_finance AS f ON f.customer_id = c.customer_id
 )
 

@@ -1,7 +1,7 @@
 -- model: analytics.dim_shopping
--- description: One row per customer (every CRM client): retail purchases, from the order lines that
---   carry the customer's client_id (lines without one wait for identity resolution). RFM scores are
---   1 to 5 among the CRM customers with orders, null for the others: score = 1 + floor(5 × percent rank),
+-- description: One row per resolved customer (analytics.int_customers): retail purchases, from the order lines
+--   whose contact resolved to the customer (analytics.int_client_orders). RFM scores are
+--   1 to 5 among the customers with orders, null for the others: score = 1 + floor(5 × percent rank),
 --   capped at 5, where percent rank = (rank − 1) / (customers with orders − 1) and equal values share
 --   the lower rank; recency ranks the oldest last order first (a recent buyer scores 5), frequency
 --   ranks by distinct orders, monetary by revenue (the biggest scores 5). Favourite product: the
@@ -9,11 +9,11 @@
 --   the order lines sold with a discount above zero.
 -- grain: customer_id
 -- tests: not_null(customer_id, orders, order_lines, revenue, profit, products_bought); unique(customer_id)
--- tests: row_count_equals(analytics.int_clients)
+-- tests: row_count_equals(analytics.int_customers)
 -- tests: accepted_values(recency_score: 1, 2, 3, 4, 5)
 -- tests: accepted_values(frequency_score: 1, 2, 3, 4, 5)
 -- tests: accepted_values(monetary_score: 1, 2, 3, 4, 5)
--- column customer_id: The customer (client_id until identity resolution lands)
+-- column customer_id: The resolved customer (analytics.int_customers)
 -- column orders: Distinct retail orders
 -- column order_lines: Retail order lines
 -- column revenue: Sales after discount, summed over the lines
@@ -43,7 +43,7 @@ WITH buyers AS (
         date_diff('day', o.last_order_date, s.snapshot_date) AS days_since_last_order,
         count(*) OVER () AS buyers
     FROM analytics.int_client_orders AS o
-    INNER JOIN analytics.int_clients AS c ON c.customer_id = o.customer_id
+    INNER JOIN analytics.int_customers AS c ON c.customer_id = o.customer_id
     CROSS JOIN analytics.int_snapshot AS s
 ),
 
@@ -106,6 +106,6 @@ SELECT
     || CAST(b.monetary_score AS VARCHAR) AS rfm_cell,
     p.favourite_product,
     round(CAST(b.discounted_lines AS DOUBLE) / b.order_lines, 4) AS discount_affinity
-FROM analytics.int_clients AS c
+FROM analytics.int_customers AS c
 LEFT JOIN scored AS b ON b.customer_id = c.customer_id
 LEFT JOIN products AS p ON p.customer_id = c.customer_id

@@ -1,5 +1,5 @@
 -- model: analytics.dim_value
--- description: One row per customer (every CRM client): what the customer is worth to the company
+-- description: One row per resolved customer (analytics.int_customers): what the customer is worth to the company
 --   and what they hold. Lifetime value to date = retail revenue to date (after discount) + the
 --   positive part of the current balance of the owned accounts (deposits held; an overdraft counts 0).
 --   Value tier among the customers with a lifetime value above zero, by percent rank (rank − 1) /
@@ -9,9 +9,9 @@
 -- grain: customer_id
 -- tests: not_null(customer_id, lifetime_value, retail_revenue, deposits, value_tier, product_holding);
 --   not_null(product_families); unique(customer_id)
--- tests: row_count_equals(analytics.int_clients)
+-- tests: row_count_equals(analytics.int_customers)
 -- tests: accepted_values(value_tier: top, high, medium, low, none)
--- column customer_id: The customer (client_id until identity resolution lands)
+-- column customer_id: The resolved customer (analytics.int_customers)
 -- column lifetime_value: retail_revenue + deposits
 -- column retail_revenue: Retail sales to the customer to date, after discount
 -- column deposits: Current balance of the owned accounts when positive, else 0
@@ -27,7 +27,7 @@ WITH parts AS (
         coalesce(f.accounts, 0) AS accounts,
         coalesce(k.cards, 0) AS cards,
         coalesce(p.retail_products, 0) AS retail_products
-    FROM analytics.int_clients AS c
+    FROM analytics.int_customers AS c
     LEFT JOIN analytics.int_client_finance AS f ON f.customer_id = c.customer_id
     LEFT JOIN analytics.int_client_cards AS k ON k.customer_id = c.customer_id
     LEFT JOIN analytics.int_client_orders AS o ON o.customer_id = c.customer_id

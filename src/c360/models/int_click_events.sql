@@ -10,6 +10,8 @@
 --   session's first event in seconds since 1970-01-01 UTC. The request's ip and user agent (network
 --   PII, for bot detection) are not carried into analytics.
 -- grain: session_id, event_time, event_type, product_id
+-- incremental: event_date from stage.clickstream.event_time within 1 day
+-- order: none
 -- tests: not_null(session_id, user_id, event_time, event_type, product_id, event_date, price, copies)
 -- tests: unique(session_id, event_time, event_type, product_id)
 -- tests: accepted_values(event_type: view, cart, remove_from_cart, purchase)

@@ -7,6 +7,8 @@
 --   counted per session, not in time order; a purchase without a cart leaves nothing); their value is units left × the product's highest cart price in
 --   the session. Events are the distinct events (duplicates counted once).
 -- grain: session_id
+-- incremental: session_date from stage.clickstream.event_time within 1 day
+-- order: none
 -- tests: not_null(session_id, user_id, session_date, session_start, session_end, events); unique(session_id)
 -- tests: not_null(views, carts, removals, purchases, purchase_value, left_in_cart_units, left_in_cart_value)
 -- column session_id: The session: user_session, or 'gap:<user_id>:<start epoch seconds>'

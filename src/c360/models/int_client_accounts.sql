@@ -1,12 +1,13 @@
 -- model: analytics.int_client_accounts
--- description: One row per (client, account) the client may operate, through the dispositions:
---   role owner or user. Should a client hold several dispositions on one account, the owner one is
---   kept, then the lowest disp_id. The account's attributes come from the account origination
+-- description: One row per (customer, account) the customer may operate, through the dispositions of
+--   the customer's CRM clients: role owner or user. Should a customer hold several dispositions on
+--   one account (two registrations of one person, say), the owner one is kept, then the lowest
+--   disp_id. The account's attributes come from the account origination
 --   extract (null when the account is not there, e.g. its line was quarantined).
 -- grain: customer_id, account_id
 -- tests: not_null(customer_id, account_id, disp_id, role); unique(customer_id, account_id)
 -- tests: accepted_values(role: owner, user)
--- column customer_id: The client holding the right (client_id until identity resolution lands)
+-- column customer_id: The customer holding the right (through the disposition's CRM client)
 -- column account_id: The account
 -- column disp_id: The disposition giving the right; cards are issued to a disposition
 -- column role: owner (the account holder, whose money it is) or user (allowed to operate it)
@@ -16,15 +17,17 @@
 
 WITH ranked AS (
     SELECT
-        d.client_id,
+        k.customer_id,
         d.account_id,
         d.disp_id,
         d.type AS role,
         row_number() OVER (
-            PARTITION BY d.client_id, d.account_id
+            PARTITION BY k.customer_id, d.account_id
             ORDER BY CASE WHEN d.type = 'owner' THEN 0 ELSE 1 END, d.disp_id
         ) AS right_rank
     FROM stage.dispositions AS d
+    INNER JOIN identity.record_customers AS k
+        ON k.source = 'crm' AND k.record_key = CAST(d.client_id AS VARCHAR)
 ),
 
 accounts AS (
@@ -40,7 +43,7 @@ accounts AS (
 )
 
 SELECT
-    r.client_id AS customer_id,
+    r.customer_id,
     r.account_id,
     r.disp_id,
     r.role,

@@ -1,18 +1,18 @@
 -- model: analytics.int_client_finance
--- description: One row per client holding at least one account: the accounts and the money on them.
---   Money (balances, movements, overdrafts) is counted on the accounts the client owns: an owner's
+-- description: One row per customer holding at least one account: the accounts and the money on them.
+--   Money (balances, movements, overdrafts) is counted on the accounts the customer owns: an owner's
 --   money is theirs, while a user's right to operate someone else's account counts as a product
 --   (accounts, accounts_as_user), not as their money, so an account's money is never counted
---   twice for one person. Home branch: the branch holding most of the client's owned accounts,
+--   twice for one person. Home branch: the branch holding most of the customer's owned accounts,
 --   the lowest branch_id on a tie.
 -- grain: customer_id
 -- tests: not_null(customer_id, accounts, accounts_owned, current_balance); unique(customer_id)
--- column customer_id: The client (client_id until identity resolution lands)
--- column accounts: Accounts the client may operate (owner or user)
--- column accounts_owned: Accounts the client owns
--- column accounts_as_user: Accounts of someone else the client may operate
--- column first_account_opened_date: Opening day of the client's first account (owner or user)
--- column last_account_opened_date: Opening day of the client's latest account (owner or user)
+-- column customer_id: The customer
+-- column accounts: Accounts the customer may operate (owner or user)
+-- column accounts_owned: Accounts the customer owns
+-- column accounts_as_user: Accounts of someone else the customer may operate
+-- column first_account_opened_date: Opening day of the customer's first account (owner or user)
+-- column last_account_opened_date: Opening day of the customer's latest account (owner or user)
 -- column home_branch_id: Branch holding most of the owned accounts (lowest id on a tie)
 -- column branches: Distinct branches holding the owned accounts
 -- column current_balance: Sum of the latest balances of the owned accounts (0 without movements)

@@ -1,9 +1,10 @@
 -- model: analytics.int_client_orders
--- description: One row per client with retail orders: the order lines of stage.retail_orders that
---   carry a client_id (lines without one are left out until identity resolution links them).
+-- description: One row per customer with retail orders: every order line of stage.retail_orders,
+--   credited to the customer its contact resolved to (identity resolution links lines without a
+--   client_id, and overrules a wrong one, by the contact's name, e-mail and phone).
 -- grain: customer_id
 -- tests: not_null(customer_id, orders, order_lines, revenue, profit); unique(customer_id)
--- column customer_id: The client the sales team recorded on the lines
+-- column customer_id: The customer the order lines' contact resolved to
 -- column orders: Distinct orders
 -- column order_lines: Order lines
 -- column revenue: Sum of the line sales (after discount)
@@ -14,7 +15,7 @@
 -- column last_order_date: Day of the latest order
 
 SELECT
-    client_id AS customer_id,
+    k.customer_id,
     CAST(count(DISTINCT order_id) AS BIGINT) AS orders,
     CAST(count(*) AS BIGINT) AS order_lines,
     CAST(sum(sales) AS DECIMAL(18, 2)) AS revenue,
@@ -23,6 +24,7 @@ SELECT
     CAST(sum(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS BIGINT) AS discounted_lines,
     min(order_date) AS first_order_date,
     max(order_date) AS last_order_date
-FROM stage.retail_orders
-WHERE client_id IS NOT NULL
-GROUP BY client_id
+FROM stage.retail_orders AS o
+INNER JOIN identity.record_customers AS k
+    ON k.source = 'retail_orders' AND k.record_key = CAST(o.row_id AS VARCHAR)
+GROUP BY k.customer_id

@@ -1,14 +1,14 @@
 -- model: analytics.int_client_page_views
--- description: One row per (client, page path): how many page hits the client's sessions made on
+-- description: One row per (customer, page path): how many page hits the customer's sessions made on
 --   that path. Page hits are counted per session first (distinct hit numbers of type PAGE) and
---   then joined to the distinct (client, session) pairs of analytics.int_client_sessions, so no
---   hit is counted twice for a client.
+--   then joined to the distinct (customer, session) pairs of analytics.int_client_sessions, so no
+--   hit is counted twice for a customer.
 -- grain: customer_id, page_path
 -- tests: not_null(customer_id, page_path, page_views); unique(customer_id, page_path)
--- column customer_id: The client
+-- column customer_id: The customer
 -- column page_path: Path of the page viewed, without host
--- column page_views: Page hits of the client's sessions on that path
--- column sessions: Sessions of the client that viewed that path
+-- column page_views: Page hits of the customer's sessions on that path
+-- column sessions: Sessions of the customer that viewed that path
 
 WITH session_pages AS (
     SELECT

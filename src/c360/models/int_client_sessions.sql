@@ -1,12 +1,13 @@
 -- model: analytics.int_client_sessions
--- description: One row per (client, web session): the sessions of every visitor (browser) the client
---   logged in from, through the many-to-many login map stage.web_visitors. The (client, visitor)
---   pairs are made distinct before the join and the grain is (client, session), so a client with
---   two browsers gets the sessions of both once each, and a shared browser's session counts once
---   for each of its clients, never twice for one (the reference fanned rows out through the map).
+-- description: One row per (customer, web session): the sessions of every visitor (browser) any of
+--   the customer's CRM clients logged in from, through the many-to-many login map
+--   stage.web_visitors. The (customer, visitor) pairs are made distinct before the join and the
+--   grain is (customer, session), so a customer with two browsers gets the sessions of both once
+--   each, and a shared browser's session counts once for each of its customers, never twice for one
+--   (the reference fanned rows out through the map).
 -- grain: customer_id, full_visitor_id, visit_id
 -- tests: not_null(customer_id, full_visitor_id, visit_id); unique(customer_id, full_visitor_id, visit_id)
--- column customer_id: The client who logged in from the session's visitor
+-- column customer_id: The customer whose CRM client logged in from the session's visitor
 -- column full_visitor_id: GA visitor (browser cookie) id [pii]
 -- column visit_id: Session id, unique per visitor
 -- column visit_date: Day of the session
@@ -20,13 +21,15 @@
 
 WITH logins AS (
     SELECT DISTINCT
-        full_visitor_id,
-        client_id
-    FROM stage.web_visitors
+        v.full_visitor_id,
+        k.customer_id
+    FROM stage.web_visitors AS v
+    INNER JOIN identity.record_customers AS k
+        ON k.source = 'crm' AND k.record_key = CAST(v.client_id AS VARCHAR)
 )
 
 SELECT
-    l.client_id AS customer_id,
+    l.customer_id,
     s.full_visitor_id,
     s.visit_id,
     s.visit_date,

@@ -1,14 +1,14 @@
 -- model: analytics.int_clients
--- description: One row per CRM client: its latest version. The CRM sends a changed client again
---   with the same client_id and a later updated_at, so the version kept is the one with the latest
---   updated_at, then (same or missing updated_at) the one staged last (latest batch, then highest
---   record number in the batch). This is the base population of every dimension: customer_id is
---   the client_id until identity resolution lands.
--- grain: customer_id
--- tests: not_null(customer_id, client_id, birth_date, client_created_date); unique(customer_id)
+-- description: One row per CRM client: its latest version, and the customer it resolved to. The
+--   CRM sends a changed client again with the same client_id and a later updated_at, so the version
+--   kept is the one with the latest updated_at, then (same or missing updated_at) the one staged
+--   last (latest batch, then highest record number in the batch). A person registered twice has two
+--   clients and one customer_id.
+-- grain: client_id
+-- tests: not_null(customer_id, client_id, birth_date, client_created_date); unique(client_id)
 -- tests: accepted_values(home_ownership: own, rent, unknown)
 -- tests: accepted_values(marital_status: married, single, divorced)
--- column customer_id: The customer (the CRM client_id until identity resolution lands)
+-- column customer_id: The customer the client resolved to (identity.record_customers)
 -- column client_id: CRM client identifier
 -- column first_name: Given name in the latest CRM version [pii]
 -- column last_name: Family name in the latest CRM version [pii]
@@ -38,8 +38,8 @@ WITH ranked AS (
 )
 
 SELECT
-    client_id AS customer_id,
-    client_id,
+    k.customer_id,
+    ranked.client_id,
     first_name,
     last_name,
     email,
@@ -56,4 +56,6 @@ SELECT
     updated_at,
     CAST(versions AS BIGINT) AS crm_versions
 FROM ranked
-WHERE version_rank = 1
+INNER JOIN identity.record_customers AS k
+    ON k.source = 'crm' AND k.record_key = CAST(ranked.client_id AS VARCHAR)
+WHERE ranked.version_rank = 1

@@ -7,7 +7,7 @@
 --   left_in_cart_value over every cart, including carts of sessions that bought something else.
 --   Days without a cart have no row.
 -- grain: event_date
--- partition: event_date
+-- incremental: event_date from stage.clickstream.event_time within 1 day
 -- tests: not_null(event_date, carts, abandoned, abandonment_rate, abandoned_value, left_in_cart_value)
 -- tests: unique(event_date)
 -- column event_date: Day the sessions started

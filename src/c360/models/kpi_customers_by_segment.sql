@@ -7,7 +7,7 @@
 -- tests: not_null(snapshot_date, value_tier, age_band, customers, customer_share)
 -- tests: unique(snapshot_date, value_tier, age_band)
 -- tests: accepted_values(value_tier: top, high, medium, low, none)
--- tests: accepted_values(age_band: under 18, 18-24, 25-34, 35-44, 45-54, 55-64, 65+)
+-- tests: accepted_values(age_band: under 18, 18-24, 25-34, 35-44, 45-54, 55-64, 65+, unknown)
 -- column snapshot_date: The snapshot of customer_360 counted
 -- column value_tier: top, high, medium, low or none (dim_value)
 -- column age_band: under 18, 18-24, 25-34, 35-44, 45-54, 55-64 or 65+ (dim_demographic)

@@ -4,7 +4,7 @@
 --   counts as a purchase, so cart_to_purchase_rate can exceed 1. Products without a category
 --   code are under '(uncategorized)', without a brand under '(unknown)'.
 -- grain: event_date, category_code, brand
--- partition: event_date
+-- incremental: event_date from stage.clickstream.event_time within 1 day
 -- tests: not_null(event_date, category_code, brand, views, carts, purchases)
 -- tests: unique(event_date, category_code, brand)
 -- column event_date: Day the sessions of the events started

@@ -3,7 +3,7 @@
 --   the prices of the distinct purchase events, an order is a session with at least one purchase
 --   event, and the average order value is revenue / orders. Days without a purchase have no row.
 -- grain: event_date
--- partition: event_date
+-- incremental: event_date from stage.clickstream.event_time within 1 day
 -- tests: not_null(event_date, revenue, orders, items, avg_order_value); unique(event_date)
 -- column event_date: Day the purchasing sessions started
 -- column revenue: Sum of the purchase prices

@@ -3,7 +3,7 @@
 --   midnight stays on its first day, with all its events); unique_users counts the distinct
 --   user_ids of the sessions started that day; events are distinct events (duplicates once).
 -- grain: event_date
--- partition: event_date
+-- incremental: event_date from stage.clickstream.event_time within 1 day
 -- tests: not_null(event_date, unique_users, sessions, events); unique(event_date)
 -- column event_date: Day the sessions started
 -- column unique_users: Distinct users with a session started that day

@@ -54,7 +54,7 @@ def list_alerts(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     query = AlertQuery(since, detector, key, key_type, severity, limit)
-    rows = query_alerts(_connection(request.app.state.store.path), query)
+    rows = query_alerts(_connection(request.app.state.store_path), query)
     if not principal.role.pii:
         for row in rows:
             if row["key_type"] == "ip":

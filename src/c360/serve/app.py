@@ -1,5 +1,8 @@
 """The serving API: profiles by any identifier, history, search, SQL, segments, health, metrics.
 
+The same app serves the web pages (:mod:`c360.serve.web`: sign-in, search, customer cards) and
+the routers of other modules, each added with one ``app.include_router(...)`` line.
+
 ``create_app(project)`` returns the FastAPI application (OpenAPI at ``/docs``). Every ``/v1``
 route needs an API key (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``): none or an
 unknown one → 401, a role without the right → 403. PII columns (``[pii]`` in the model headers)
@@ -18,23 +21,28 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from c360.errors import C360Error
+from c360.serve import alerts, collector, dashboards, live, web
 from c360.serve.auth import AuditLog, KeyChecker, Principal, parse_roles
 from c360.serve.deps import Caller, SqlCaller
 from c360.serve.metrics import Metrics
 from c360.serve.pii import PROFILE_TABLE, mask_row, pii_columns_by_table
 from c360.serve.sql import ArrowCache, SqlForbidden, SqlRefused, SqlTimeout, check_sql, run_sql
-from c360.serve.store import ProfileStore, StoreError, init_store, jsonable, store_path, to_json
+from c360.serve.store import StoreError, init_store, jsonable, open_store, store_path, to_json
 
 if TYPE_CHECKING:
     from c360.config import Project
+    from c360.stream.service import BackgroundStream
 
 LOOKUP_KINDS = ("client_id", "email", "phone", "visitor_id", "user_id", "order_id")
 SEARCH_FIELDS = ("customer_id", "first_name", "last_name", "email", "city", "country")
 MAX_SQL_ROWS = 10_000
+# A 64-bit id: a larger number is a client error (422), not an overflow deep in the store (500).
+CustomerId = Annotated[int, PathParam(ge=0, le=2**63 - 1, description="The customer_id")]
 
 
 class SqlRequest(BaseModel):
@@ -97,8 +105,17 @@ def create_app(
     segments: dict[str, str] | None = None,
     path: Path | None = None,
     sql_timeout_seconds: float = 10.0,
+    run_stream: bool | None = None,
 ) -> FastAPI:
-    """The API over the project's serving store (``<lake>/serving.db`` unless ``path``)."""
+    """The API over the project's profile store.
+
+    Profiles come from PostgreSQL when ``serve.store_url`` is set, else from the SQLite store at
+    ``path`` (default ``<lake>/serving.db``); API keys and the audit log always live in that file.
+    ``run_stream`` runs the stream runner on a thread of the server, consuming what ``POST
+    /v1/events`` publishes; None (the default) runs it when [stream.transport] is the in-process
+    queue, which nothing outside this process can consume.
+    """
+    store = open_store(project, path)
     path = path or store_path(project)
     init_store(path)
     known_roles = parse_roles(roles)
@@ -106,7 +123,6 @@ def create_app(
     profile_pii = pii_by_table.get(PROFILE_TABLE, frozenset())
     segments = dict(segments or {})
     segment_sql = {name: _segment_query(name, predicate) for name, predicate in segments.items()}
-    store = ProfileStore(path)
     keys = KeyChecker(path, known_roles)
     audit = AuditLog(path)
     metrics = Metrics()
@@ -121,8 +137,14 @@ def create_app(
         return lake["catalog"]
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stream = _start_stream(app, project, run_stream)
         yield
+        if stream is not None:
+            stream.stop()
+        transport = getattr(app.state, "event_transport", None)  # or opened by the first POST /v1/events
+        if transport is not None:
+            transport.close()
         audit.close()
 
     app = FastAPI(
@@ -137,6 +159,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.project = project
     app.state.catalog = catalog
+    app.state.profile_pii = profile_pii
+    app.state.store_path = path  # the SQLite file of keys, audit log, alerts and live counters
     app.add_middleware(_Instrumentation, metrics=metrics, audit=audit)
 
     def shown(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +188,7 @@ def create_app(
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/customers/{customer_id}", tags=["profiles"])
-    async def get_customer(customer_id: int, request: Request, principal: Caller) -> Response:
+    async def get_customer(customer_id: CustomerId, request: Request, principal: Caller) -> Response:
         """The customer's profile: every customer_360 column of the published snapshot.
 
         The hot path: one indexed SQLite read on the event loop, and for roles that see PII the
@@ -208,7 +232,7 @@ def create_app(
         return {"kind": kind, "value": value, "customers": [shown(principal, row) for row in found]}
 
     @app.get("/v1/customers/{customer_id}/history", tags=["profiles"])
-    def customer_history(customer_id: int, request: Request, principal: Caller) -> dict[str, Any]:
+    def customer_history(customer_id: CustomerId, request: Request, principal: Caller) -> dict[str, Any]:
         """The customer in every snapshot of analytics.customer_360 kept in the lake, oldest first."""
         from c360.lake.query import run_query
 
@@ -316,7 +340,34 @@ def create_app(
             "customers": [shown(principal, jsonable(row)) for row in rows],
         }
 
+    # The routers of other modules: web pages, dashboards, the event collector, alerts, live counters.
+    app.include_router(web.router)
+    app.include_router(dashboards.router)
+    app.include_router(collector.router)
+    app.include_router(alerts.router)
+    app.include_router(live.router)
     return app
+
+
+def _start_stream(app: FastAPI, project: Project, run_stream: bool | None) -> BackgroundStream | None:
+    """The runner beside the server, on the transport the collector publishes to.
+
+    A transport put in ``app.state.event_transport`` before startup belongs to whoever put it
+    there, and so does consuming it: no runner then.
+    """
+    if getattr(app.state, "event_transport", None) is not None:
+        return None
+    if run_stream is None:
+        run_stream = project.settings.stream.transport.kind == "memory"
+    if not run_stream:
+        return None
+    from c360.stream.service import BackgroundStream
+    from c360.stream.transports import open_transport
+
+    app.state.event_transport = open_transport(project.settings.stream)
+    app.state.stream = BackgroundStream(project, app.state.event_transport)
+    app.state.stream.start()
+    return app.state.stream
 
 
 def _segment_query(name: str, predicate: str) -> str:

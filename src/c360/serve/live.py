@@ -34,12 +34,11 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, HTTPException, Request
 
 from c360.serve.deps import Caller
-from c360.serve.store import StoreError, connect_store
+from c360.serve.store import ProfileStore, StoreError, connect_store
 from c360.stream.events import TIME_FORMAT, US_PER_SECOND
 
 SESSION_IDLE_S = 30 * 60
 US_PER_DAY = 86_400 * US_PER_SECOND
-_IN_CHUNK = 500  # user ids per lookup query (far below SQLite's bound on parameters)
 _SCHEMA = """
     CREATE TABLE IF NOT EXISTS live_counters (
         customer_id INTEGER PRIMARY KEY, last_seen_us INTEGER NOT NULL, day INTEGER NOT NULL,
@@ -122,6 +121,7 @@ class LiveCounters:
         self.path = Path(path)
         ensure_live_tables(self.path)
         self._con = connect_store(self.path)
+        self._store = ProfileStore(self.path)
         self._version: int | None = None
         self._customers: dict[str, tuple[int, ...]] = {}
         self.totals = LiveUpdate()
@@ -139,18 +139,8 @@ class LiveCounters:
         if version != self._version:
             self._version, self._customers = version, {}
         unknown = [u for u in set(user_ids) if u not in self._customers]
-        if version is not None:
-            for lo in range(0, len(unknown), _IN_CHUNK):
-                chunk = unknown[lo : lo + _IN_CHUNK]
-                found: dict[str, list[int]] = {}
-                rows = self._con.execute(
-                    f"SELECT value, customer_id FROM identifiers_v{version} WHERE kind = 'user_id' "
-                    f"AND value IN ({', '.join('?' * len(chunk))}) ORDER BY customer_id",
-                    chunk,
-                ).fetchall()
-                for value, customer in rows:
-                    found.setdefault(value, []).append(int(customer))
-                self._customers.update({u: tuple(found.get(u, ())) for u in chunk})
+        if version is not None and unknown:
+            self._customers.update(self._store.customer_ids("user_id", unknown))
         return {u: self._customers.get(u, ()) for u in user_ids}
 
     def on_events(self, table: pa.Table) -> LiveUpdate:
@@ -225,6 +215,7 @@ class LiveCounters:
 
     def close(self) -> None:
         self._con.close()
+        self._store.close()
 
 
 def _price(text: str | None) -> float | None:
@@ -285,7 +276,7 @@ def _connection(path: Path) -> sqlite3.Connection:
 def customer_live(customer_id: int, request: Request, principal: Caller) -> dict[str, Any]:
     """The customer's live clickstream counters (last seen, events today, session, cart value)."""
     store = request.app.state.store
-    live = read_live(_connection(store.path), customer_id)
+    live = read_live(_connection(request.app.state.store_path), customer_id)
     if live is None:
         try:
             known = store.get_json(customer_id) is not None

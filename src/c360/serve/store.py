@@ -1,118 +1,73 @@
-"""The profile store: the latest ``customer_360`` snapshot and an identifier map, in SQLite.
+"""The profile store in SQLite: the latest ``customer_360`` snapshot and an identifier map.
 
-The store is one SQLite file in WAL mode (``<lake>/serving.db`` by default), so readers never
-block the writer and the writer never blocks readers. Each publish writes a complete new
-*version* as a new set of tables::
+``<lake>/serving.db`` (WAL mode, so readers never block the writer) holds the pointer row
+``serving_meta('current_version')``, the list of ``versions``, the API keys and the audit log.
+Each publish writes a complete new *version* into a file of its own, ``serving-v<N>.db`` beside
+it::
 
-    profiles_v<N>     customer_id → the profile (one JSON object, every customer_360 column)
-    identifiers_v<N>  (kind, value) → customer_id
-    search_v<N>       FTS5 index over names, e-mails and cities: the trigram tokenizer, or (SQLite
-                      before 3.34) each value's trigrams indexed as words; a query matches any of
-                      its trigrams (typo tolerant), ranked by bm25 then re-ranked by similarity
+    profiles     customer_id → the profile (one JSON object, every customer_360 column)
+    identifiers  (kind, value) → customer_id (see :mod:`c360.serve.snapshot` for the kinds)
+    search       FTS5 index over the normalized words of names, e-mails and cities
+    vocab        the distinct words of letters, for typo expansion (:mod:`c360.serve.search`)
 
-and only then switches the pointer row ``serving_meta('current_version')`` in one transaction.
-A reader reads the pointer and the version's tables inside one read transaction, so it sees
-either the old version or the new one, never a half-written set. The previous version is kept
-(``versions`` lists them); older ones are dropped.
+The file is written without a journal under a temporary name, synced to disk and renamed, and
+only then does one transaction in ``serving.db`` record the version and move the pointer. A
+version file never changes once published, so a reader that read the pointer reads one complete
+version (opened ``immutable``: no locks at all), never a half-written set; the previous version
+is kept and older files are deleted (a reader still holding one keeps reading it: the file lives
+until it is closed). Writing each version once, to its own file, spares the write-ahead log's
+second copy and the freeing of a million pages that dropping tables inside one file costs.
 
-Identifier kinds in the map (values normalized as stage normalizes them):
-
-- ``client_id``: the CRM client id (every version of the CRM record);
-- ``email``: CRM e-mail, lower-case (an address may belong to several clients: the lookup returns
-  all of them);
-- ``phone``: CRM phone in E.164, as stage writes it;
-- ``visitor_id``: ``stage.web_visitors.full_visitor_id`` → its ``client_id``;
-- ``user_id``: ``stage.store_users.user_id``, linked to the CRM client(s) whose e-mail equals the
-  store user's e-mail (lower-case). The store has no client id, so this is the only link until
-  identity resolution lands; a store user whose e-mail matches no CRM client is not mapped;
-- ``order_id``: ``stage.retail_orders.order_id`` of the order lines carrying a ``client_id``;
-- ``record``: the key of each contributing source record, ``<source>:<batch id>:<record number>``
-  (the stage row's ``_c360_batch_id`` and ``_c360_record``), so a profile traces back to raw.
-
-Only customers present in the published snapshot are mapped.
+:func:`open_store` and :func:`publish` pick the PostgreSQL store instead when
+``serve.store_url`` is set.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
-import re
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from c360.errors import C360Error
-from c360.serve.pii import PROFILE_TABLE
+from c360.serve.search import Pass, Vocabulary, gather, query_words, rank
+from c360.serve.snapshot import Snapshot, prefetched_rows, read_snapshot
+from c360.serve.store_api import KEEP_VERSIONS, ProfileReader, PublishProgress, PublishResult, StoreError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from c360.config import Project
 
+__all__ = [
+    "ProfileReader",
+    "ProfileStore",
+    "PublishProgress",
+    "PublishResult",
+    "StoreError",
+    "open_store",
+    "publish",
+]
+
 STORE_FILE = "serving.db"
-KEEP_VERSIONS = 2
-IDENTIFIER_KINDS = ("client_id", "email", "phone", "visitor_id", "user_id", "order_id", "record")
-SEARCH_CANDIDATES = 500
 BUSY_TIMEOUT_MS = 30_000
-# Rows per write transaction while filling a new version (readers never see these commits).
-BATCH_ROWS = 5_000
-
-# Each source: the stage table, its identifier columns and how they reach a customer_id. A source
-# whose stage table is absent is skipped (a project may not have every source).
-_IDENTIFIER_SQL = {
-    "stage.crm": """
-        SELECT 'client_id' AS kind, CAST(client_id AS VARCHAR) AS value, client_id AS customer_id
-        FROM stage.crm WHERE client_id IS NOT NULL
-        UNION SELECT 'email', lower(trim(email)), client_id FROM stage.crm
-        WHERE email IS NOT NULL AND trim(email) <> '' AND client_id IS NOT NULL
-        UNION SELECT 'phone', phone, client_id FROM stage.crm
-        WHERE phone IS NOT NULL AND phone <> '' AND client_id IS NOT NULL
-        UNION SELECT 'record', 'crm:' || _c360_batch_id || ':' || CAST(_c360_record AS VARCHAR), client_id
-        FROM stage.crm WHERE client_id IS NOT NULL
-    """,
-    "stage.web_visitors": """
-        SELECT 'visitor_id' AS kind, full_visitor_id AS value, client_id AS customer_id
-        FROM stage.web_visitors WHERE full_visitor_id IS NOT NULL AND client_id IS NOT NULL
-        UNION SELECT 'record', 'web_visitors:' || _c360_batch_id || ':' || CAST(_c360_record AS VARCHAR),
-            client_id
-        FROM stage.web_visitors WHERE client_id IS NOT NULL
-    """,
-    "stage.store_users": """
-        SELECT DISTINCT 'user_id' AS kind, CAST(u.user_id AS VARCHAR) AS value, c.client_id AS customer_id
-        FROM stage.store_users AS u JOIN stage.crm AS c ON lower(trim(u.email)) = lower(trim(c.email))
-        WHERE u.user_id IS NOT NULL AND c.client_id IS NOT NULL
-        UNION SELECT 'record', 'store_users:' || u._c360_batch_id || ':' || CAST(u._c360_record AS VARCHAR),
-            c.client_id
-        FROM stage.store_users AS u JOIN stage.crm AS c ON lower(trim(u.email)) = lower(trim(c.email))
-        WHERE c.client_id IS NOT NULL
-    """,
-    "stage.retail_orders": """
-        SELECT 'order_id' AS kind, order_id AS value, client_id AS customer_id
-        FROM stage.retail_orders WHERE order_id IS NOT NULL AND client_id IS NOT NULL
-        UNION SELECT 'record', 'retail_orders:' || _c360_batch_id || ':' || CAST(_c360_record AS VARCHAR),
-            client_id
-        FROM stage.retail_orders WHERE client_id IS NOT NULL
-    """,
-}
-
-
-class StoreError(C360Error):
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    version: int
-    path: Path
-    snapshot_date: str | None
-    customers: int
-    identifiers: int
-    seconds: float
+# Values per IN (...) query (far below SQLite's bound on parameters).
+IN_CHUNK = 500
+# Rows per batch from DuckDB to SQLite while writing a version.
+BATCH_ROWS = 50_000
+# SQLite page cache while writing a version: the identifier B-tree stays in memory.
+WRITE_CACHE_MB = 256
+# Pages of 8 KiB hold three profile documents (about 2.4 KB each at 106 columns); 4 KiB pages
+# would hold one, wasting 40% of the file.
+PAGE_SIZE = 8192
 
 
 def store_path(project: Project) -> Path:
@@ -188,140 +143,168 @@ def init_store(path: Path) -> None:
         con.close()
 
 
-def _latest_snapshot(project: Project) -> tuple[Any, str | None, dict[str, Any]]:
-    """The latest customer_360 snapshot as Arrow, its date, and the identifier rows (DuckDB)."""
-    import duckdb
-
-    from c360.lake.catalog import open_catalog
-    from c360.lake.query import register_table
-    from c360.lake.tables import load_table
-
-    catalog = open_catalog(project)
-    table = load_table(catalog, PROFILE_TABLE)
-    if table is None:
-        raise StoreError(
-            f"no table {PROFILE_TABLE} in the lake, nothing to publish",
-            hint="run `c360 build` (or `c360 run`) first",
-        )
-    con = duckdb.connect()
-    register_table(con, table, PROFILE_TABLE)
-    present = []
-    for name in ("stage.crm", "stage.web_visitors", "stage.store_users", "stage.retail_orders"):
-        stage = load_table(catalog, name)
-        if stage is not None:
-            register_table(con, stage, name)
-            present.append(name)
-    profiles = con.sql(
-        f"SELECT * FROM {PROFILE_TABLE} "
-        f"WHERE snapshot_date = (SELECT max(snapshot_date) FROM {PROFILE_TABLE}) ORDER BY customer_id"
-    ).to_arrow_table()
-    snapshot = profiles.column("snapshot_date")[0].as_py() if profiles.num_rows else None
-    con.register("__profiles", profiles)
-    parts = [
-        _IDENTIFIER_SQL[name] for name in present if name != "stage.store_users" or "stage.crm" in present
-    ]
-    identifiers: list[tuple[str, str, int]] = []
-    if parts:
-        union = " UNION ".join(f"({part})" for part in parts)
-        identifiers = con.sql(
-            f"SELECT DISTINCT i.kind, i.value, i.customer_id FROM ({union}) AS i "
-            "JOIN (SELECT customer_id FROM __profiles) AS p ON p.customer_id = i.customer_id "
-            "ORDER BY 1, 2, 3"
-        ).fetchall()
-    snapshot_id = table.current_snapshot().snapshot_id if table.current_snapshot() else None
-    con.close()
-    return (
-        profiles,
-        (snapshot.isoformat() if snapshot else None),
-        {
-            "identifiers": identifiers,
-            "snapshot_id": snapshot_id,
-        },
-    )
-
-
 def _current_version(con: sqlite3.Connection) -> int | None:
     row = con.execute("SELECT value FROM serving_meta WHERE key = 'current_version'").fetchone()
     return int(row[0]) if row else None
 
 
-def publish(project: Project, path: Path | None = None) -> PublishResult:
-    """Copy the latest customer_360 snapshot and the identifier map into a new store version."""
+def open_store(project: Project, path: Path | None = None) -> ProfileReader:
+    """The project's profile store: PostgreSQL when ``serve.store_url`` is set, else SQLite."""
+    url = project.settings.serve.store_url
+    if url and path is None:
+        from c360.serve.store_postgres import PostgresProfileStore
+
+        return PostgresProfileStore(url)
+    return ProfileStore(path or store_path(project))
+
+
+def publish(
+    project: Project, path: Path | None = None, progress: PublishProgress | None = None
+) -> PublishResult:
+    """Copy the latest customer_360 snapshot and the identifier map into a new store version
+    (of the PostgreSQL store when ``serve.store_url`` is set and no SQLite ``path`` is given)."""
+    url = project.settings.serve.store_url
+    if url and path is None:
+        from c360.serve.store_postgres import publish_postgres
+
+        return publish_postgres(project, url, progress=progress)
+    return publish_sqlite(project, path or store_path(project), progress)
+
+
+def version_path(path: Path, version: int) -> Path:
+    """The file of one version of the store whose pointer file is ``path``."""
+    return path.with_name(f"{path.stem}-v{version}{path.suffix}")
+
+
+def _fill(
+    con: sqlite3.Connection, sql: str, batches: pa.RecordBatchReader, part: str, progress: PublishProgress
+) -> int:
+    """Insert every record batch; the number of rows."""
+    count = 0
+    for rows in prefetched_rows(batches):
+        con.executemany(sql, rows)
+        count += len(rows)
+        progress(part, len(rows))
+    return count
+
+
+def _write_version(target: Path, snapshot: Snapshot, progress: PublishProgress) -> tuple[int, int]:
+    """Write a complete version file at ``target``: (customers, identifiers)."""
+    scratch = target.with_name(target.name + ".tmp")
+    scratch.unlink(missing_ok=True)
+    con = sqlite3.connect(scratch, isolation_level=None)
+    try:
+        # Nobody reads this file before it is complete and renamed, and a crash leaves only a
+        # scratch file that the next publish replaces: no journal, no syncs until the end.
+        con.executescript(
+            f"""
+            PRAGMA page_size={PAGE_SIZE}; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+            PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-{WRITE_CACHE_MB * 1024};
+            BEGIN;
+            CREATE TABLE profiles (customer_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+            CREATE TABLE identifiers (kind TEXT NOT NULL, value TEXT NOT NULL,
+                customer_id INTEGER NOT NULL, PRIMARY KEY (kind, value, customer_id)) WITHOUT ROWID;
+            CREATE VIRTUAL TABLE search USING fts5(name, email, city,
+                tokenize='unicode61 remove_diacritics 2', detail=none);
+            CREATE TABLE vocab (word TEXT PRIMARY KEY) WITHOUT ROWID;
+            """
+        )
+        # detail=none: search needs neither phrases nor NEAR, so no positions: the smallest index.
+        customers = _fill(
+            con, "INSERT INTO profiles VALUES (?, ?)", snapshot.profiles(BATCH_ROWS), "profiles", progress
+        )
+        _fill(
+            con,
+            "INSERT INTO search (rowid, name, email, city) VALUES (?, ?, ?, ?)",
+            snapshot.search_fields(BATCH_ROWS),
+            "search",
+            progress,
+        )
+        _fill(con, "INSERT INTO vocab VALUES (?)", snapshot.vocabulary(BATCH_ROWS), "vocab", progress)
+        identifiers = _fill(
+            con,
+            "INSERT INTO identifiers VALUES (?, ?, ?)",
+            snapshot.identifiers(BATCH_ROWS),
+            "identifiers",
+            progress,
+        )
+        # A customer's card lists its identifiers: the reverse index, built once after the load.
+        con.execute("CREATE INDEX identifiers_by_customer ON identifiers (customer_id)")
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    _sync(scratch)
+    scratch.replace(target)
+    _sync(target.parent)
+    return customers, identifiers
+
+
+def _sync(path: Path) -> None:
+    """Flush a file (or a directory's entries) to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _publish_lock(path: Path) -> Iterator[None]:
+    """One publish per store at a time (two would write the same version file). An advisory
+    ``flock``: the kernel releases it when its process dies, so a crash leaves no stale lock."""
+    with open(path.with_name(path.name + ".publish.lock"), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"another publish into {path} is running", hint="wait for it to finish; nothing changed"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def publish_sqlite(project: Project, path: Path, progress: PublishProgress | None = None) -> PublishResult:
+    """Write a new version beside the SQLite store at ``path``, then switch readers to it."""
     started = time.perf_counter()
-    path = path or store_path(project)
     init_store(path)
-    profiles, snapshot_date, extra = _latest_snapshot(project)
-    identifiers = extra["identifiers"]
+    with _publish_lock(path):
+        return _publish_locked(project, path, started, progress or _quiet)
+
+
+def _quiet(part: str, rows: int) -> None:
+    """No progress to show."""
+
+
+def _publish_locked(project: Project, path: Path, started: float, progress: PublishProgress) -> PublishResult:
     con = connect_store(path)
     try:
-        tokenizer = search_tokenizer(con)
-        con.execute("BEGIN IMMEDIATE")
-        row = con.execute("SELECT max(version) FROM versions").fetchone()
-        current = _current_version(con)
-        version = max(row[0] or 0, current or 0) + 1
-        # Leftovers of a publish killed before its switch have this version's names: replace them.
-        for table in _version_tables(version):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-        con.execute(
-            f"CREATE TABLE profiles_v{version} (customer_id INTEGER PRIMARY KEY, snapshot_date TEXT, "
-            "data TEXT NOT NULL)"
-        )
-        con.execute(
-            f"CREATE TABLE identifiers_v{version} (kind TEXT NOT NULL, value TEXT NOT NULL, "
-            "customer_id INTEGER NOT NULL, PRIMARY KEY (kind, value, customer_id)) WITHOUT ROWID"
-        )
-        con.execute(
-            f"CREATE VIRTUAL TABLE search_v{version} USING fts5(name, email, city, tokenize='{tokenizer}')"
-        )
-        con.execute("COMMIT")
-        rows = profiles.to_pylist()
-        for start in range(0, len(rows), BATCH_ROWS):
-            chunk = rows[start : start + BATCH_ROWS]
+        with read_snapshot(project) as snapshot:
+            row = con.execute("SELECT max(version) FROM versions").fetchone()
+            version = max(row[0] or 0, _current_version(con) or 0) + 1
+            # A file of this version is the leftover of a publish killed before its switch.
+            customers, identifiers = _write_version(version_path(path, version), snapshot, progress)
+            # The switch: one transaction records the version and moves the pointer.
             con.execute("BEGIN IMMEDIATE")
-            con.executemany(
-                f"INSERT INTO profiles_v{version} VALUES (?, ?, ?)",
-                [(r["customer_id"], snapshot_date, to_json(r)) for r in chunk],
+            con.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    version,
+                    datetime.now().astimezone().isoformat(timespec="seconds"),
+                    snapshot.snapshot_date,
+                    customers,
+                    identifiers,
+                    str(snapshot.snapshot_id) if snapshot.snapshot_id is not None else None,
+                ),
             )
-            con.executemany(
-                f"INSERT INTO search_v{version} (rowid, name, email, city) VALUES (?, ?, ?, ?)",
-                [
-                    (
-                        r["customer_id"],
-                        search_text(_joined(r, "first_name", "last_name"), tokenizer),
-                        search_text(r.get("email") or "", tokenizer),
-                        search_text(_joined(r, "city", "country"), tokenizer),
-                    )
-                    for r in chunk
-                ],
+            con.execute(
+                "INSERT INTO serving_meta VALUES ('current_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(version),),
             )
             con.execute("COMMIT")
-        for start in range(0, len(identifiers), 4 * BATCH_ROWS):
-            con.execute("BEGIN IMMEDIATE")
-            con.executemany(
-                f"INSERT OR IGNORE INTO identifiers_v{version} VALUES (?, ?, ?)",
-                identifiers[start : start + 4 * BATCH_ROWS],
-            )
-            con.execute("COMMIT")
-        # The switch: one transaction records the version and moves the pointer.
-        con.execute("BEGIN IMMEDIATE")
-        con.execute(
-            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                version,
-                datetime.now().astimezone().isoformat(timespec="seconds"),
-                snapshot_date,
-                len(rows),
-                len(identifiers),
-                str(extra["snapshot_id"]) if extra["snapshot_id"] is not None else None,
-            ),
-        )
-        con.execute(
-            "INSERT INTO serving_meta VALUES ('current_version', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(version),),
-        )
-        con.execute("COMMIT")
-        _drop_old_versions(con, version)
+        _drop_old_versions(path, version)
     except BaseException:
         if con.in_transaction:
             con.execute("ROLLBACK")
@@ -329,121 +312,83 @@ def publish(project: Project, path: Path | None = None) -> PublishResult:
     finally:
         con.close()
     return PublishResult(
-        version, path, snapshot_date, len(rows), len(identifiers), time.perf_counter() - started
+        version,
+        str(version_path(path, version)),
+        snapshot.snapshot_date,
+        customers,
+        identifiers,
+        time.perf_counter() - started,
     )
 
 
-def _joined(row: dict[str, Any], *columns: str) -> str:
-    return " ".join(str(row[column]) for column in columns if row.get(column))
+def _drop_old_versions(path: Path, current: int) -> None:
+    """Delete the files of versions older than the previous one."""
+    for file in path.parent.glob(f"{path.stem}-v*{path.suffix}"):
+        number = file.name[len(path.stem) + 2 : -len(path.suffix) or None]
+        if number.isdigit() and int(number) <= current - KEEP_VERSIONS:
+            file.unlink(missing_ok=True)
 
 
-def _version_tables(version: int) -> tuple[str, ...]:
-    return (f"profiles_v{version}", f"identifiers_v{version}", f"search_v{version}")
-
-
-def _drop_old_versions(con: sqlite3.Connection, current: int) -> None:
-    """Keep the current and the previous version; a reader still inside an older version's read
-    transaction keeps seeing its snapshot (WAL), so dropping is safe."""
-    names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    old = sorted(
-        {int(name.rsplit("_v", 1)[1]) for name in names if name.startswith("profiles_v")}
-        - set(range(current - KEEP_VERSIONS + 1, current + 1))
-    )
-    for version in old:
-        con.execute("BEGIN IMMEDIATE")
-        for table in _version_tables(version):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-        con.execute("COMMIT")
-
-
-def word_trigrams(text: str) -> list[str]:
-    """The distinct trigrams of the words (letters and digits) of ``text``, lower-case, in order."""
-    grams: list[str] = []
-    for word in re.split(r"[\W_]+", text.lower()):
-        for i in range(len(word) - 2):
-            if word[i : i + 3] not in grams:
-                grams.append(word[i : i + 3])
-    return grams
-
-
-def trigram_query(text: str) -> str | None:
-    """An FTS5 query matching any trigram of the words of ``text`` (typo tolerant), or None."""
-    grams = word_trigrams(text)
-    if not grams:
-        return None
-    return " OR ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
-
-
-def search_tokenizer(con: sqlite3.Connection) -> str:
-    """'trigram' when this SQLite has the FTS5 trigram tokenizer (3.34+), else 'unicode61'."""
-    try:
-        con.execute("CREATE VIRTUAL TABLE temp.__c360_probe USING fts5(x, tokenize='trigram')")
-    except sqlite3.OperationalError:
-        return "unicode61"
-    con.execute("DROP TABLE temp.__c360_probe")
-    return "trigram"
-
-
-def search_text(value: str, tokenizer: str) -> str:
-    """What the index holds for ``value``: the text (trigram tokenizer) or its trigrams as words."""
-    return value if tokenizer == "trigram" else " ".join(word_trigrams(value))
-
-
-def _grams(text: str) -> set[str]:
-    text = f" {text.lower()} "
-    return {text[i : i + 3] for i in range(len(text) - 2)}
-
-
-def similarity(query: str, fields: list[str]) -> float:
-    """Best trigram similarity (Jaccard) of each query word to any word of ``fields``, averaged."""
-    words = [w for w in query.lower().split() if w]
-    targets = [w for field in fields for w in (field or "").lower().replace("@", " ").split()]
-    if not words or not targets:
-        return 0.0
-    total = 0.0
-    for word in words:
-        wg = _grams(word)
-        total += max(len(wg & _grams(t)) / len(wg | _grams(t)) for t in targets)
-    return total / len(words)
+def fts5_query(query: Pass) -> str:
+    """An FTS5 MATCH expression of a candidate pass (words are letters and digits only)."""
+    operator, groups = query
+    rendered = [
+        "(" + " OR ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix in group) + ")"
+        for group in groups
+    ]
+    return f" {operator.upper()} ".join(rendered)
 
 
 class ProfileStore:
-    """Reads of the current version, each inside one read transaction (consistent with a publish)."""
+    """Reads of the current version: the pointer from ``serving.db``, then the version's file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._vocabularies: dict[int, Vocabulary] = {}
+        self._vocabulary_lock = threading.Lock()
 
-    def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
+    def _meta(self) -> sqlite3.Connection:
+        con = getattr(self._local, "meta", None)
         if con is None:
             if not self.path.exists():
                 raise StoreError(
                     f"no serving store at {self.path}", hint="publish first (`c360 run` publishes)"
                 )
             con = connect_store(self.path, readonly=True)
-            self._local.con = con
+            self._local.meta = con
+        return con
+
+    def _version(self, version: int) -> sqlite3.Connection:
+        """This thread's connection to a version file (the one of the version read last)."""
+        opened = getattr(self._local, "version", None)
+        if opened is not None and opened[0] == version:
+            return opened[1]
+        if opened is not None:
+            opened[1].close()
+        file = version_path(self.path, version)
+        con = sqlite3.connect(
+            f"{file.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False
+        )
+        self._local.version = (version, con)
         return con
 
     @contextlib.contextmanager
     def read(self) -> Iterator[tuple[sqlite3.Connection, int]]:
-        """(connection, current version) inside one read transaction."""
-        con = self._con()
-        con.execute("BEGIN")
-        try:
-            version = _current_version(con)
-            if version is None:
-                raise StoreError("the serving store has no published version", hint="publish first")
-            yield con, version
-        finally:
-            con.execute("COMMIT")
+        """(connection to the current version's file, version)."""
+        version = _current_version(self._meta())
+        if version is None:
+            raise StoreError("the serving store has no published version", hint="publish first")
+        yield self._version(version), version
 
     def info(self) -> dict[str, Any]:
         with self.read() as (con, version):
-            count = con.execute(f"SELECT count(*) FROM profiles_v{version}").fetchone()[0]
-            row = con.execute(
-                "SELECT published_at, snapshot_date, customers FROM versions WHERE version = ?", (version,)
-            ).fetchone()
+            count = con.execute("SELECT count(*) FROM profiles").fetchone()[0]
+        row = (
+            self._meta()
+            .execute("SELECT published_at, snapshot_date FROM versions WHERE version = ?", (version,))
+            .fetchone()
+        )
         return {
             "version": version,
             "published_at": row[0] if row else None,
@@ -453,51 +398,87 @@ class ProfileStore:
 
     def get_json(self, customer_id: int) -> str | None:
         """The stored profile document of ``customer_id``, as JSON text."""
-        with self.read() as (con, version):
-            row = con.execute(
-                f"SELECT data FROM profiles_v{version} WHERE customer_id = ?", (customer_id,)
-            ).fetchone()
+        with self.read() as (con, _):
+            row = con.execute("SELECT data FROM profiles WHERE customer_id = ?", (customer_id,)).fetchone()
         return row[0] if row else None
 
-    def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
-        """Profiles of every customer the identifier maps to (an e-mail may be shared)."""
+    def lookup_json(self, kind: str, value: str) -> list[str]:
+        """The documents of every customer the identifier maps to (an e-mail may be shared)."""
         if kind == "email":
             value = value.strip().lower()
-        with self.read() as (con, version):
+        with self.read() as (con, _):
             rows = con.execute(
-                f"SELECT p.data FROM identifiers_v{version} AS i JOIN profiles_v{version} AS p "
-                "ON p.customer_id = i.customer_id WHERE i.kind = ? AND i.value = ? ORDER BY p.customer_id",
+                "SELECT p.data FROM identifiers AS i JOIN profiles AS p ON p.customer_id = i.customer_id "
+                "WHERE i.kind = ? AND i.value = ? ORDER BY i.customer_id",
                 (kind, value),
             ).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        return [row[0] for row in rows]
+
+    def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
+        return [json.loads(document) for document in self.lookup_json(kind, value)]
+
+    def customer_ids(self, kind: str, values: list[str]) -> dict[str, tuple[int, ...]]:
+        """Each value → the customers it maps to (none: an empty tuple), in customer_id order."""
+        found: dict[str, list[int]] = {value: [] for value in values}
+        with self.read() as (con, _):
+            for start in range(0, len(values), IN_CHUNK):
+                chunk = values[start : start + IN_CHUNK]
+                rows = con.execute(
+                    "SELECT value, customer_id FROM identifiers WHERE kind = ? "
+                    f"AND value IN ({', '.join('?' * len(chunk))}) ORDER BY customer_id",
+                    (kind, *chunk),
+                )
+                for value, customer in rows:
+                    found[value].append(customer)
+        return {value: tuple(customers) for value, customers in found.items()}
+
+    def identifiers(self, customer_id: int) -> list[tuple[str, str]]:
+        """Every (kind, value) the map has for the customer, by kind and value."""
+        with self.read() as (con, _):
+            return con.execute(
+                "SELECT kind, value FROM identifiers WHERE customer_id = ? ORDER BY kind, value",
+                (customer_id,),
+            ).fetchall()
+
+    def _vocabulary(self, con: sqlite3.Connection, version: int) -> Vocabulary:
+        """The version's typo-expansion vocabulary, read once per process and version."""
+        with self._vocabulary_lock:
+            if version not in self._vocabularies:
+                words = (row[0] for row in con.execute("SELECT word FROM vocab"))
+                self._vocabularies = {version: Vocabulary(words)}
+            return self._vocabularies[version]
 
     def search(self, text: str, limit: int, offset: int) -> tuple[int, list[tuple[float, dict[str, Any]]]]:
-        """(candidates, page of (score, profile)): trigram candidates by bm25, re-ranked by similarity."""
-        match = trigram_query(text)
-        if match is None:
+        """(candidates, page of (score, profile)): a bounded set of profiles matching every word
+        exactly, else as prefixes, else with typos, ranked by :func:`c360.serve.search.rank`."""
+        words = query_words(text)
+        if not words:
             return 0, []
         with self.read() as (con, version):
-            rows = con.execute(
-                f"SELECT p.data FROM search_v{version} AS s "
-                f"JOIN profiles_v{version} AS p ON p.customer_id = s.rowid "
-                f"WHERE search_v{version} MATCH ? ORDER BY bm25(search_v{version}) LIMIT ?",
-                (match, SEARCH_CANDIDATES),
-            ).fetchall()
-        profiles = [json.loads(row[0]) for row in rows]
-        scored = [
-            (
-                similarity(
-                    text, [_joined(p, "first_name", "last_name"), p.get("email") or "", p.get("city") or ""]
+            found, expansions = gather(
+                words,
+                offset + limit,
+                fts5_query,
+                lambda match, bound: con.execute(
+                    "SELECT rowid, name, email, city FROM search WHERE search MATCH ? LIMIT ?", (match, bound)
                 ),
-                p,
+                self._vocabulary(con, version),
             )
-            for p in profiles
-        ]
-        scored.sort(key=lambda item: (-item[0], item[1]["customer_id"]))
-        return len(scored), scored[offset : offset + limit]
+            ranked = rank(words, found, expansions)
+            page = ranked[offset : offset + limit]
+            ids = [cid for _, cid in page]
+            marks = ", ".join("?" * len(ids))
+            documents = dict(
+                con.execute(f"SELECT customer_id, data FROM profiles WHERE customer_id IN ({marks})", ids)
+            )
+        return len(ranked), [(score, json.loads(documents[cid])) for score, cid in page]
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        """Close this thread's connections."""
+        meta = getattr(self._local, "meta", None)
+        if meta is not None:
+            meta.close()
+        opened = getattr(self._local, "version", None)
+        if opened is not None:
+            opened[1].close()
+        self._local.meta = self._local.version = None
