@@ -52,9 +52,14 @@ def test_publish_keys_and_serve(demo: Path) -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        profile = httpx.get(f"{base}/v1/customers/5000", headers={"Authorization": f"Bearer {key}"})
-        assert profile.status_code == 200 and profile.json()["customer_id"] == 5000
-        assert httpx.get(f"{base}/v1/customers/5000").status_code == 401
+        headers = {"Authorization": f"Bearer {key}"}
+        found = httpx.get(f"{base}/v1/customers", params={"client_id": 5000}, headers=headers)
+        assert found.status_code == 200, found.text
+        customer = found.json()["customers"][0]
+        assert customer["client_id"] == 5000 or customer["crm_clients"] > 1
+        profile = httpx.get(f"{base}/v1/customers/{customer['customer_id']}", headers=headers)
+        assert profile.status_code == 200 and profile.json() == customer
+        assert httpx.get(f"{base}/v1/customers/{customer['customer_id']}").status_code == 401
         key_id = key.split("_")[1]
         assert c360("keys", "revoke", key_id, "--dir", str(demo)).returncode == 0
         assert c360("keys", "revoke", key_id, "--dir", str(demo)).returncode == 1

@@ -78,10 +78,18 @@ CRM_SCHEMA = pa.schema(
         ("_c360_record", pa.int64()),
     ]
 )
+RECORDS_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("source", pa.string()),
+        ("record_key", pa.string()),
+        ("customer_id", pa.int64()),
+    ]
+)
 
 
 def make_lake(directory: Path) -> Project:
-    """A project whose lake holds two customer_360 snapshots and the CRM stage table."""
+    """A project whose lake holds two customer_360 snapshots, the CRM stage table and its identity map."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "c360.toml").write_text('[lake]\npath = "lake"\n', encoding="utf-8")
     project = load_project(directory)
@@ -101,6 +109,15 @@ def make_lake(directory: Path) -> Project:
         for cid, row in ((r["customer_id"], r) for r in older)
     ]
     append_rows(ensure_table(catalog, "stage.crm", CRM_SCHEMA), pa.Table.from_pylist(crm, schema=CRM_SCHEMA))
+    # The identity step's assignment: CRM client n is customer n.
+    assigned = [
+        {"record_id": f"crm:{cid}", "source": "crm", "record_key": str(cid), "customer_id": cid}
+        for cid in range(1, CUSTOMERS + 1)
+    ]
+    append_rows(
+        ensure_table(catalog, "identity.record_customers", RECORDS_SCHEMA),
+        pa.Table.from_pylist(assigned, schema=RECORDS_SCHEMA),
+    )
     return project
 
 
@@ -150,7 +167,7 @@ def test_lookups_by_email_phone_client_id_and_record(store: ProfileStore) -> Non
     assert [p["customer_id"] for p in store.lookup("email", upper)] == [8]
     assert store.lookup_json("phone", "+33612340042") == [store.get_json(42)]
     assert [p["customer_id"] for p in store.lookup("client_id", "7")] == [7]
-    assert [p["customer_id"] for p in store.lookup("record", "crm:b1:9")] == [9]
+    assert [p["customer_id"] for p in store.lookup("record", "crm:9")] == [9]
     # Identifiers of a customer absent from the published snapshot are not mapped.
     assert store.lookup("client_id", str(CUSTOMERS)) == []
     assert store.lookup("email", "nobody@mail.test") == []
@@ -161,7 +178,7 @@ def test_reverse_map_and_many_values_at_once(store: ProfileStore) -> None:
         ("client_id", "42"),
         ("email", customer_row(42, date(2024, 5, 2))["email"]),
         ("phone", "+33612340042"),
-        ("record", "crm:b1:42"),
+        ("record", "crm:42"),
     ]
     assert store.identifiers(CUSTOMERS) == []
     values = [str(cid) for cid in range(1, 1200)]  # more than one IN (...) chunk

@@ -80,6 +80,7 @@ def _delete_stream(request: pytest.FixtureRequest, settings: TransportSettings) 
         redis.Redis.from_url(request.getfixturevalue("redis_url")).delete(settings.stream)
     else:
         import asyncio
+        import concurrent.futures
 
         import nats
 
@@ -90,7 +91,9 @@ def _delete_stream(request: pytest.FixtureRequest, settings: TransportSettings) 
             finally:
                 await nc.close()
 
-        asyncio.run(delete())
+        # On a thread of its own: a loop may already run on this one (Playwright's, in the same session).
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, delete()).result()
 
 
 def url_of(kind: str, request: pytest.FixtureRequest) -> str:
