@@ -40,7 +40,15 @@ from typing import TYPE_CHECKING, Any
 
 from c360.serve.search import Pass, Vocabulary, gather, query_words, rank
 from c360.serve.snapshot import Snapshot, prefetched_rows, read_snapshot
-from c360.serve.store_api import KEEP_VERSIONS, ProfileReader, PublishProgress, PublishResult, StoreError
+from c360.serve.store_api import (
+    KEEP_VERSIONS,
+    ProfileReader,
+    PublishProgress,
+    PublishResult,
+    StoreError,
+    customers_by_value,
+    lookup_value,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -339,7 +347,7 @@ def fts5_query(query: Pass) -> str:
     return f" {operator.upper()} ".join(rendered)
 
 
-class ProfileStore:
+class ProfileStore(ProfileReader):
     """Reads of the current version: the pointer from ``serving.db``, then the version's file."""
 
     def __init__(self, path: Path) -> None:
@@ -404,33 +412,26 @@ class ProfileStore:
 
     def lookup_json(self, kind: str, value: str) -> list[str]:
         """The documents of every customer the identifier maps to (an e-mail may be shared)."""
-        if kind == "email":
-            value = value.strip().lower()
         with self.read() as (con, _):
             rows = con.execute(
                 "SELECT p.data FROM identifiers AS i JOIN profiles AS p ON p.customer_id = i.customer_id "
                 "WHERE i.kind = ? AND i.value = ? ORDER BY i.customer_id",
-                (kind, value),
+                (kind, lookup_value(kind, value)),
             ).fetchall()
         return [row[0] for row in rows]
 
-    def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
-        return [json.loads(document) for document in self.lookup_json(kind, value)]
-
     def customer_ids(self, kind: str, values: list[str]) -> dict[str, tuple[int, ...]]:
         """Each value → the customers it maps to (none: an empty tuple), in customer_id order."""
-        found: dict[str, list[int]] = {value: [] for value in values}
+        rows: list[tuple[str, int]] = []
         with self.read() as (con, _):
             for start in range(0, len(values), IN_CHUNK):
                 chunk = values[start : start + IN_CHUNK]
-                rows = con.execute(
+                rows += con.execute(
                     "SELECT value, customer_id FROM identifiers WHERE kind = ? "
                     f"AND value IN ({', '.join('?' * len(chunk))}) ORDER BY customer_id",
                     (kind, *chunk),
-                )
-                for value, customer in rows:
-                    found[value].append(customer)
-        return {value: tuple(customers) for value, customers in found.items()}
+                ).fetchall()
+        return customers_by_value(values, rows)
 
     def identifiers(self, customer_id: int) -> list[tuple[str, str]]:
         """Every (kind, value) the map has for the customer, by kind and value."""

@@ -7,7 +7,8 @@ the new one, never a half-written set.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,8 +39,24 @@ class PublishResult:
     seconds: float
 
 
+def lookup_value(kind: str, value: str) -> str:
+    """An identifier as the map stores it: e-mails trimmed and lower-case, others as given."""
+    return value.strip().lower() if kind == "email" else value
+
+
+def customers_by_value(values: list[str], rows: Iterable[tuple[str, int]]) -> dict[str, tuple[int, ...]]:
+    """Group (value, customer_id) rows, read in customer_id order, per asked value (none: empty)."""
+    found: dict[str, list[int]] = {value: [] for value in values}
+    for value, customer in rows:
+        found[value].append(customer)
+    return {value: tuple(customers) for value, customers in found.items()}
+
+
 class ProfileReader(Protocol):
-    """Reads of the current version; each call is consistent with one published version."""
+    """Reads of the current version; each call is consistent with one published version.
+
+    Stores subclass it, so that what every store does alike (``lookup``) is written once here.
+    """
 
     def info(self) -> dict[str, Any]:
         """version, published_at, snapshot_date, customers."""
@@ -55,7 +72,7 @@ class ProfileReader(Protocol):
 
     def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
         """``lookup_json`` decoded."""
-        ...
+        return [json.loads(document) for document in self.lookup_json(kind, value)]
 
     def customer_ids(self, kind: str, values: list[str]) -> dict[str, tuple[int, ...]]:
         """Each identifier value of one kind → the customers it maps to (many values at once)."""

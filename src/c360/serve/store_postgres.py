@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from c360.serve.search import Pass, Vocabulary, gather, query_words, rank
 from c360.serve.snapshot import read_snapshot
-from c360.serve.store_api import KEEP_VERSIONS, PublishProgress, PublishResult, StoreError
+from c360.serve.store_api import (
+    KEEP_VERSIONS,
+    ProfileReader,
+    PublishProgress,
+    PublishResult,
+    StoreError,
+    customers_by_value,
+    lookup_value,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -187,7 +195,7 @@ def publish_postgres(
     )
 
 
-class PostgresProfileStore:
+class PostgresProfileStore(ProfileReader):
     """Reads of the current version in PostgreSQL (the same interface as the SQLite store)."""
 
     def __init__(self, url: str, prefix: str = PREFIX) -> None:
@@ -247,30 +255,22 @@ class PostgresProfileStore:
         return row[0] if row else None
 
     def lookup_json(self, kind: str, value: str) -> list[str]:
-        if kind == "email":
-            value = value.strip().lower()
         with self.read() as (con, schema, _):
             rows = con.execute(
                 f"SELECT p.data FROM {schema}.identifiers AS i JOIN {schema}.profiles AS p "
                 "ON p.customer_id = i.customer_id WHERE i.kind = %s AND i.value = %s ORDER BY i.customer_id",
-                (kind, value),
+                (kind, lookup_value(kind, value)),
             ).fetchall()
         return [row[0] for row in rows]
 
-    def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
-        return [json.loads(document) for document in self.lookup_json(kind, value)]
-
     def customer_ids(self, kind: str, values: list[str]) -> dict[str, tuple[int, ...]]:
-        found: dict[str, list[int]] = {value: [] for value in values}
         with self.read() as (con, schema, _):
             rows = con.execute(
                 f"SELECT value, customer_id FROM {schema}.identifiers WHERE kind = %s AND value = ANY(%s) "
                 "ORDER BY customer_id",
                 (kind, values),
-            )
-            for value, customer in rows:
-                found[value].append(customer)
-        return {value: tuple(customers) for value, customers in found.items()}
+            ).fetchall()
+        return customers_by_value(values, rows)
 
     def identifiers(self, customer_id: int) -> list[tuple[str, str]]:
         with self.read() as (con, schema, _):
