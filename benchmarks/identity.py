@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import Figure, measure, timed
+from c360.demo import person_sources_config
 
 SEED = 5
 RECORDS_PER_CUSTOMER = 4.8
@@ -27,34 +28,6 @@ BATCH = 10_000
 TARGET_END_TO_END = 120.0
 TARGET_INCREMENTAL = 10.0
 TARGET_F1 = 0.97
-CONFIG = """
-[lake]
-path = "lake"
-
-[sources.crm]
-kind = "json_lines"
-path = "{s}/crm/clients.jsonl"
-
-[sources.dispositions]
-kind = "delimited"
-path = "{s}/dispositions/disp_*.csv"
-header = false
-columns = ["account_id", "disp_id", "client_id", "type"]
-
-[sources.web_visitors]
-kind = "delimited"
-path = "{s}/web_visitors/*.csv"
-header = false
-columns = ["fullVisitorId", "client_id"]
-
-[sources.retail_orders]
-kind = "delimited"
-path = "{s}/retail/retail_orders*.csv"
-
-[sources.store_users]
-kind = "delimited"
-path = "{s}/store_users/*.csv"
-"""
 
 
 def prepare(records: int, parent: Path) -> Path:
@@ -64,7 +37,7 @@ def prepare(records: int, parent: Path) -> Path:
     run = [sys.executable, "-m", "c360"]
     subprocess.run([*run, "simulate", "--customers", str(customers), "--seed", str(SEED), "--out",
                     str(directory / "sources")], check=True, capture_output=True)  # fmt: skip
-    (directory / "c360.toml").write_text(CONFIG.format(s=directory / "sources"), encoding="utf-8")
+    (directory / "c360.toml").write_text(person_sources_config(directory / "sources"), encoding="utf-8")
     for step in ("ingest", "stage"):
         subprocess.run([*run, step], cwd=directory, check=True, capture_output=True)
     import pyarrow.parquet as pq

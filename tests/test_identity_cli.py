@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from c360.config import load_project
+from c360.demo import person_sources_config
 from c360.identity.records import person_records
 from c360.lake.catalog import open_catalog
 from c360.lake.tables import load_table, read_arrow
@@ -19,42 +20,13 @@ from c360.raw.ingest import ingest
 from c360.simulate import generate
 from c360.stage.runner import stage
 
-CONFIG = """
-[lake]
-path = "lake"
-
-[sources.crm]
-kind = "json_lines"
-path = "{sim}/crm/clients.jsonl"
-
-[sources.dispositions]
-kind = "delimited"
-path = "{sim}/dispositions/disp_*.csv"
-header = false
-columns = ["account_id", "disp_id", "client_id", "type"]
-
-[sources.web_visitors]
-kind = "delimited"
-path = "{sim}/web_visitors/*.csv"
-header = false
-columns = ["fullVisitorId", "client_id"]
-
-[sources.retail_orders]
-kind = "delimited"
-path = "{sim}/retail/{retail}"
-
-[sources.store_users]
-kind = "delimited"
-path = "{sim}/store_users/*.csv"
-"""
-
 
 def c360(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "c360", *args], capture_output=True, text=True)
 
 
 def land(project_dir: Path, sim: Path, retail: str) -> None:
-    (project_dir / "c360.toml").write_text(CONFIG.format(sim=sim, retail=retail), encoding="utf-8")
+    (project_dir / "c360.toml").write_text(person_sources_config(sim, retail), encoding="utf-8")
     project = load_project(project_dir)
     ingest(project)
     stage(project)

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from c360.demo import person_sources_config
 from c360.identity import normalize
 from c360.identity.clusters import connected_components
 from c360.identity.errors import ModelDidNotConverge
@@ -27,34 +28,6 @@ from c360.identity.records import RECORDS_SCHEMA, person_records, register_perso
 from c360.lake.catalog import open_lake_catalog
 
 THRESHOLD = 0.9
-CONFIG = """
-[lake]
-path = "lake"
-
-[sources.crm]
-kind = "json_lines"
-path = "{s}/crm/clients.jsonl"
-
-[sources.dispositions]
-kind = "delimited"
-path = "{s}/dispositions/disp_*.csv"
-header = false
-columns = ["account_id", "disp_id", "client_id", "type"]
-
-[sources.web_visitors]
-kind = "delimited"
-path = "{s}/web_visitors/*.csv"
-header = false
-columns = ["fullVisitorId", "client_id"]
-
-[sources.retail_orders]
-kind = "delimited"
-path = "{s}/retail/retail_orders*.csv"
-
-[sources.store_users]
-kind = "delimited"
-path = "{s}/store_users/*.csv"
-"""
 
 
 def _c360(*args: str, cwd: Path | None = None) -> None:
@@ -65,7 +38,7 @@ def _c360(*args: str, cwd: Path | None = None) -> None:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("identity")
     _c360("simulate", "--customers", "1500", "--seed", "11", "--out", str(root / "sources"))
-    (root / "c360.toml").write_text(CONFIG.format(s=root / "sources"), encoding="utf-8")
+    (root / "c360.toml").write_text(person_sources_config(root / "sources"), encoding="utf-8")
     _c360("ingest", cwd=root)
     _c360("stage", cwd=root)
     return root

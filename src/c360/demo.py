@@ -24,6 +24,38 @@ TRANSACTIONS_PER_ACCOUNT = 10
 LIVE_TRANSACTIONS = 2_000
 
 
+def person_sources_config(sources: Path, retail: str = "retail_orders*.csv") -> str:
+    """c360.toml for the person sources of a simulation read as files (the CRM as its JSON-lines
+    export): what identity resolution links, for the identity tests and benchmark."""
+    return f"""[lake]
+path = "lake"
+
+[sources.crm]
+kind = "json_lines"
+path = "{sources}/crm/clients.jsonl"
+
+[sources.dispositions]
+kind = "delimited"
+path = "{sources}/dispositions/disp_*.csv"
+header = false
+columns = ["account_id", "disp_id", "client_id", "type"]
+
+[sources.web_visitors]
+kind = "delimited"
+path = "{sources}/web_visitors/*.csv"
+header = false
+columns = ["fullVisitorId", "client_id"]
+
+[sources.retail_orders]
+kind = "delimited"
+path = "{sources}/retail/{retail}"
+
+[sources.store_users]
+kind = "delimited"
+path = "{sources}/store_users/*.csv"
+"""
+
+
 def demo_config(sources: Path, crm_url: str, bank_url: str) -> str:
     from c360.simulate.layouts import CARD_LAYOUT
 
