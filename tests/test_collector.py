@@ -18,6 +18,7 @@ from c360.stream.client import SendError, send_file
 from c360.stream.events import COLUMNS
 from c360.stream.settings import TransportSettings
 from c360.stream.transports import Transport, open_transport
+from tests.servers import uvicorn_thread
 from tests.test_live_counters import event, make_app, served_project
 
 
@@ -204,33 +205,16 @@ def test_send_client_stops_on_a_refusal(keys: dict, tmp_path: Path) -> None:
 def test_send_over_http_to_a_running_server(
     project: Project, keys: dict, transport: Transport, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    import socket
-    import threading
-    import time
-
-    import uvicorn
 
     from c360.stream.client import send_with_progress
 
     app = make_app(project)
     app.state.event_transport = transport
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with uvicorn_thread(app, start_seconds=10) as base:
         rows = [event(f"10:{m:02d}:00", "view", "1001", "s1") for m in range(25)]
         rows[3]["price"] = "-1"
         path = csv_file(tmp_path / "events.csv", rows)
-        result = send_with_progress(path, f"http://127.0.0.1:{port}", keys["app"], batch_events=10, retries=0)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        result = send_with_progress(path, base, keys["app"], batch_events=10, retries=0)
     assert (result.requests, result.accepted, result.rejected) == (3, 24, 1)
     assert len(received(transport)) == 24
     printed = capsys.readouterr().out

@@ -3,28 +3,19 @@ the charts of the store of ``test_report``, the filter form, and the download.""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from c360.config import Project
 from c360.serve.app import create_app
 from c360.serve.auth import create_key
 from c360.serve.dashboards import router
+from tests.servers import uvicorn_thread
 from tests.test_report import DAYS, EVENTS, build_click_project, data
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +33,8 @@ def server(store: Project) -> Iterator[str]:
     app = create_app(store)
     if not any(getattr(route, "path", None) == "/dashboards" for route in app.routes):
         app.include_router(router)  # until app.py includes it itself
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_thread(app) as base:
+        yield base
 
 
 def sign_in(page: Any, base: str, key: str, target: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from c360.demo import run_demo
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +23,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def c360(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "c360", *args], capture_output=True, text=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_publish_keys_and_serve(demo: Path) -> None:

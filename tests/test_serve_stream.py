@@ -3,8 +3,6 @@ live counters, and the events landed in raw.clickstream, in one process with not
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from c360.config import Project, load_project
@@ -23,6 +20,7 @@ from c360.lake.tables import load_table
 from c360.serve.app import create_app
 from c360.serve.auth import create_key
 from c360.stream.transports import EVENT_ID
+from tests.servers import uvicorn_thread
 from tests.test_live_counters import event, served_project
 
 SHOPPER = [  # user 1001 is customer 1: a view, two carts, one taken out again
@@ -49,30 +47,11 @@ def stream_project(directory: Path, extra: str = "") -> Project:
     return load_project(directory)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def running_server(project: Project) -> Iterator[str]:
     """The app under uvicorn on a thread, as ``c360 serve`` runs it; stopped (lifespan shutdown) on exit."""
-    port = free_port()
-    config = uvicorn.Config(create_app(project), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        assert not thread.is_alive(), "the server did not stop"
+    with uvicorn_thread(create_app(project), start_seconds=10) as base:
+        yield base
 
 
 def wait_for(fetch: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 15.0) -> Any:

@@ -7,11 +7,8 @@ the values are checked against the lake and the serving store, not against the p
 from __future__ import annotations
 
 import re
-import socket
 import sqlite3
 import struct
-import threading
-import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from c360.serve import web
 from c360.serve.app import create_app
 from c360.serve.auth import create_key
 from c360.serve.store import open_store, publish, store_path
+from tests.servers import uvicorn_thread
 from tests.test_serve import LATEST, lake
 
 DIMENSION_HEADINGS = (
@@ -68,22 +66,9 @@ def keys(project: Project) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server(project: Project) -> Iterator[Server]:
     """The app under uvicorn on a free port, in a thread of the test process."""
-    import uvicorn
-
     app = create_app(project)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", app)
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_thread(app) as base:
+        yield Server(base, app)
 
 
 @pytest.fixture(scope="module")
