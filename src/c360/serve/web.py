@@ -380,25 +380,8 @@ def build_card(
 
 
 def customer_identifiers(store: ProfileReader, customer_id: int) -> dict[str, list[str]]:
-    """Every identifier the store maps to the customer, by kind, in the order of IDENTIFIER_LABELS.
-
-    A store with a reverse lookup (``identifiers(customer_id)`` → (kind, value) pairs) answers it;
-    the SQLite store without one is read directly (a scan of its map: fine for a card, and gone
-    once the store interface has the indexed method); any other store shows no identifiers.
-    """
-    from c360.serve.store import ProfileStore
-
-    reverse = getattr(store, "identifiers", None)
-    if reverse is not None:
-        rows = list(reverse(customer_id))
-    elif isinstance(store, ProfileStore):
-        with store.read() as (con, _):
-            rows = con.execute(
-                "SELECT kind, value FROM identifiers WHERE customer_id = ? ORDER BY kind, value",
-                (customer_id,),
-            ).fetchall()
-    else:
-        rows = []
+    """Every identifier the store maps to the customer, by kind, in the order of IDENTIFIER_LABELS."""
+    rows = store.identifiers(customer_id)
     found: dict[str, list[str]] = {kind: [] for kind in IDENTIFIER_LABELS}
     for kind, value in rows:
         found.setdefault(kind, []).append(value)
