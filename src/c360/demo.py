@@ -24,42 +24,58 @@ TRANSACTIONS_PER_ACCOUNT = 10
 LIVE_TRANSACTIONS = 2_000
 
 
+def _file_source(name: str, kind: str, path: str, columns: tuple[str, ...] = (), *extra: str) -> str:
+    """One [sources.<name>] block; ``columns`` names the fields of a headerless file."""
+    lines = [f"[sources.{name}]", f'kind = "{kind}"', f'path = "{path}"']
+    if columns:
+        lines += ["header = false", "columns = [" + ", ".join(f'"{c}"' for c in columns) + "]"]
+    return "\n".join([*lines, *extra]) + "\n"
+
+
+def _file_sources(sources: Path, retail: str) -> dict[str, str]:
+    """The c360.toml block of each simulated source read as files, by source name."""
+    return {
+        "accounts": _file_source(
+            "accounts",
+            "delimited",
+            f"{sources}/accounts/account_*.csv",
+            ("account_id", "branch_id", "frequency", "date_of_creation"),
+        ),
+        "dispositions": _file_source(
+            "dispositions",
+            "delimited",
+            f"{sources}/dispositions/disp_*.csv",
+            ("account_id", "disp_id", "client_id", "type"),
+        ),
+        "web_sessions": _file_source("web_sessions", "json_lines", f"{sources}/web_sessions/*.json"),
+        "web_visitors": _file_source(
+            "web_visitors", "delimited", f"{sources}/web_visitors/*.csv", ("fullVisitorId", "client_id")
+        ),
+        "retail_orders": _file_source("retail_orders", "delimited", f"{sources}/retail/{retail}"),
+        "store_users": _file_source("store_users", "delimited", f"{sources}/store_users/*.csv"),
+        "clickstream": _file_source("clickstream", "delimited", f"{sources}/clickstream/*.csv"),
+    }
+
+
 def person_sources_config(sources: Path, retail: str = "retail_orders*.csv") -> str:
     """c360.toml for the person sources of a simulation read as files (the CRM as its JSON-lines
     export): what identity resolution links, for the identity tests and benchmark."""
-    return f"""[lake]
-path = "lake"
-
-[sources.crm]
-kind = "json_lines"
-path = "{sources}/crm/clients.jsonl"
-
-[sources.dispositions]
-kind = "delimited"
-path = "{sources}/dispositions/disp_*.csv"
-header = false
-columns = ["account_id", "disp_id", "client_id", "type"]
-
-[sources.web_visitors]
-kind = "delimited"
-path = "{sources}/web_visitors/*.csv"
-header = false
-columns = ["fullVisitorId", "client_id"]
-
-[sources.retail_orders]
-kind = "delimited"
-path = "{sources}/retail/{retail}"
-
-[sources.store_users]
-kind = "delimited"
-path = "{sources}/store_users/*.csv"
-"""
+    blocks = _file_sources(sources, retail)
+    crm = _file_source("crm", "json_lines", f"{sources}/crm/clients.jsonl")
+    people = ("dispositions", "web_visitors", "retail_orders", "store_users")
+    return '[lake]\npath = "lake"\n\n' + "\n".join([crm] + [blocks[name] for name in people])
 
 
 def demo_config(sources: Path, crm_url: str, bank_url: str) -> str:
     from c360.simulate.layouts import CARD_LAYOUT
 
     layout = ",\n".join(f'  {{ name = "{n}", start = {s}, width = {w} }}' for n, s, w in CARD_LAYOUT)
+    blocks = _file_sources(sources, "retail_orders*.csv")
+    cards = _file_source(
+        "cards", "fixed_width", f"{sources}/cards/card_*.txt", (), f"layout = [\n{layout},\n]"
+    )
+    rest = ("web_sessions", "web_visitors", "retail_orders", "store_users", "clickstream")
+    files = [blocks["accounts"], blocks["dispositions"], cards] + [blocks[name] for name in rest]
     return f"""# Written by `c360 demo`: the sources of the simulated bank and store.
 [lake]
 path = "lake"
@@ -77,47 +93,7 @@ url = "{bank_url}"
 table = "transactions"
 watermark = "trans_id"
 
-[sources.accounts]
-kind = "delimited"
-path = "{sources}/accounts/account_*.csv"
-header = false
-columns = ["account_id", "branch_id", "frequency", "date_of_creation"]
-
-[sources.dispositions]
-kind = "delimited"
-path = "{sources}/dispositions/disp_*.csv"
-header = false
-columns = ["account_id", "disp_id", "client_id", "type"]
-
-[sources.cards]
-kind = "fixed_width"
-path = "{sources}/cards/card_*.txt"
-layout = [
-{layout},
-]
-
-[sources.web_sessions]
-kind = "json_lines"
-path = "{sources}/web_sessions/*.json"
-
-[sources.web_visitors]
-kind = "delimited"
-path = "{sources}/web_visitors/*.csv"
-header = false
-columns = ["fullVisitorId", "client_id"]
-
-[sources.retail_orders]
-kind = "delimited"
-path = "{sources}/retail/retail_orders*.csv"
-
-[sources.store_users]
-kind = "delimited"
-path = "{sources}/store_users/*.csv"
-
-[sources.clickstream]
-kind = "delimited"
-path = "{sources}/clickstream/*.csv"
-"""
+""" + "\n".join(files)
 
 
 def sample_profile(project: Project) -> dict[str, object]:
